@@ -1,0 +1,97 @@
+"""AQSM query generator: text filter -> T2I decoder layer -> global attention map -> dynamic point
+selection -> query MLP (the paper's instance query generator; FACTS.md §1)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .. import ops
+from .layers import FFN, MLP, ResidualAttention, sine_position_embedding
+
+
+class T2IDecoderLayer(nn.Module):
+    """Post-norm DETR decoder layer: self-attn -> LN -> cross-attn -> LN -> FFN -> LN."""
+
+    def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float):
+        super().__init__()
+        self.attentions = nn.ModuleList([ResidualAttention(dim, heads, dropout),
+                                         ResidualAttention(dim, heads, dropout)])
+        self.ffns = nn.ModuleList([FFN(dim, ffn_dim, dropout)])
+        self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(3))
+
+    def forward(self, query, query_pos, memory, memory_pos, capture=None):
+        x, _ = self.attentions[0](query, query, query, query_pos, query_pos)
+        x = self.norms[0](x)
+        x1 = x
+        x, attn_map = self.attentions[1](x, memory, memory, query_pos, memory_pos, need_weights=True)
+        x = self.norms[1](x)
+        x2 = x
+        x = self.norms[2](self.ffns[0](x))
+        if capture is not None:
+            capture.update(t2i_norm0_out=x1, t2i_norm1_out=x2, t2i_norm2_out=x)
+        return x, attn_map
+
+
+class T2IDecoder(nn.Module):
+    def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float):
+        super().__init__()
+        self.layers = nn.ModuleList([T2IDecoderLayer(dim, heads, ffn_dim, dropout)])
+        self.post_norm_layer = nn.LayerNorm(dim)
+
+    def forward(self, query, query_pos, memory, memory_pos, capture=None):
+        x, attn_map = self.layers[0](query, query_pos, memory, memory_pos, capture)
+        return self.post_norm_layer(x), attn_map
+
+
+class AQSM(nn.Module):
+    """Instance queries and their reference points from the projected text and image features."""
+
+    def __init__(self, dim: int, num_queries: int, heads: int, ffn_dim: int, dropout: float, w_dist: float,
+                 dynamic_selection: bool = True):
+        super().__init__()
+        self.num_queries = num_queries
+        self.w_dist = w_dist
+        self.dynamic_selection = dynamic_selection
+        self.query_embed = nn.Embedding(num_queries, dim)  # unused; kept for the official keys
+        self.T2I_decoder = T2IDecoder(dim, heads, ffn_dim, dropout)
+        self.mlp = MLP(2 * dim, dim, dim, 3)
+
+    def forward(self, text_feat: torch.Tensor, text_pad_mask: torch.Tensor, img_feat: torch.Tensor,
+                capture: dict | None = None, text_index: torch.Tensor | None = None,
+                point_index: torch.Tensor | None = None):
+        """
+        Args:
+            text_feat: F_t [B, L, C]; text_pad_mask: [B, L] bool (True = padding);
+            img_feat: F_v [B, C, h, w]. ``text_index`` / ``point_index`` [B, N] override the selections.
+        Returns:
+            queries [B, N, C], points [B, N, 2] (x, y) in [0, 1], global attention map [B, h, w]
+            (probabilities, before the sigmoid), point indices [B, N].
+        """
+        B, C, h, w = img_feat.shape
+        index, valid = ops.text_token_indices(text_feat, text_pad_mask, self.num_queries)
+        if text_index is not None:
+            index = text_index
+        text_sel, valid = ops.select_text_tokens(text_feat, text_pad_mask, self.num_queries, index=index)
+        memory = img_feat.flatten(2).transpose(1, 2)  # [B, hw, C]
+        memory_pos = sine_position_embedding(h, w, C // 2, device=img_feat.device)
+        memory_pos = memory_pos.flatten(1).transpose(0, 1)[None].to(memory.dtype)
+        target = torch.zeros_like(text_sel)
+        text_queries, attn = self.T2I_decoder(target, text_sel, memory, memory_pos, capture)
+        # max over the valid selected queries; the selection path stays float32 (FACTS.md §1 NOTE)
+        attn = attn.float()
+        global_map = attn.masked_fill(~valid[..., None], float("-inf")).amax(dim=1).view(B, h, w)
+        if point_index is not None:
+            points = ops.points_from_indices(point_index, h, w)
+        elif self.dynamic_selection:
+            point_index, points = ops.select_points(global_map.sigmoid(), self.num_queries, self.w_dist)
+        else:  # ablation: plain top-k of the map
+            point_index = global_map.flatten(1).topk(self.num_queries, dim=1).indices
+            points = ops.points_from_indices(point_index, h, w)
+        point_feat = memory.gather(1, point_index[..., None].expand(-1, -1, C))
+        queries = self.mlp(torch.cat([text_queries, point_feat.to(text_queries.dtype)], dim=-1))
+        if capture is not None:
+            capture.update(text_sel_index=index, text_sel_valid=valid, text_sel_feat=text_sel,
+                           t2i_key_pos_embed=memory_pos, t2i_queries=text_queries, t2i_cross_attn_map=attn,
+                           global_attn_map=global_map, point_index=point_index, points_xy=points,
+                           aqsm_queries=queries)
+        return queries, points.to(queries.dtype), global_map, point_index

@@ -1,0 +1,36 @@
+"""instancevg: InstanceVG from PyTorch to TensorRT, with parity proven benchmark by benchmark."""
+from setuptools import find_packages, setup
+
+setup(
+    name="instancevg",
+    version="0.1.0",
+    description="Deployment toolchain for InstanceVG (generalized visual grounding): PyTorch model, "
+                "ONNX export, TensorRT plugins and engines, evaluation on the paper's benchmarks",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["instancevg", "instancevg.*", "export", "export.*", "engines",
+                                    "engines.*", "evaluation", "evaluation.*"]),
+    package_data={"instancevg": ["assets/*", "assets/**/*"]},
+    include_package_data=True,
+    install_requires=[
+        "torch>=2.4",
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "transformers>=4.40",
+        "sentencepiece>=0.2",
+        "pycocotools>=2.0.7",
+        "opencv-python-headless>=4.8",
+        "pillow>=10",
+        "tqdm>=4.60",
+        "onnx>=1.16",
+        "onnxruntime>=1.18",
+        "onnxscript>=0.2",
+    ],
+    extras_require={"test": ["pytest>=8"]},
+    entry_points={
+        "console_scripts": [
+            "instancevg-predict=instancevg.cli.predict:main",
+        ],
+    },
+)
