@@ -11,7 +11,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["instancevg", "instancevg.*", "export", "export.*", "engines",
                                     "engines.*", "evaluation", "evaluation.*"]),
-    package_data={"instancevg": ["assets/*", "assets/**/*"]},
+    package_data={"instancevg": ["assets/*"]},
     include_package_data=True,
     install_requires=[
         "torch>=2.4",
@@ -31,6 +31,8 @@ setup(
     entry_points={
         "console_scripts": [
             "instancevg-predict=instancevg.cli.predict:main",
+            "instancevg-convert=instancevg.cli.convert:main",
+            "instancevg-synthetic=instancevg.cli.make_synthetic:main",
         ],
     },
 )

@@ -119,13 +119,14 @@ def load_beit3_pretrained(model: nn.Module, path: str | os.PathLike | Mapping) -
     source = str(path) if not isinstance(path, Mapping) else "BEiT-3 weights"
     obj = read_file(path) if not isinstance(path, Mapping) else dict(path)
     state = extract_state_dict(obj, source)
-    state = {(k if k.startswith("beit3.") else "beit3." + k): v for k, v in state.items()}
+    original_names = {(k if k.startswith("beit3.") else "beit3." + k): k for k in state}
+    state = {name: state[k] for name, k in original_names.items()}
     encoder = model.vis_enc
     if POSITION_TABLE_A in state:
         grid = int(round((encoder.state_dict()[POSITION_TABLE_A].shape[0] - NUM_EXTRA_POSITIONS) ** 0.5))
         state[POSITION_TABLE_A] = interpolate_position_table(state[POSITION_TABLE_A], grid)
     expected = encoder.state_dict()
-    ignored = [k for k in state if k not in expected]
+    ignored = [original_names[k] for k in state if k not in expected]
     state = {k: v for k, v in state.items() if k in expected}
     check_state_dict(encoder, state, source, ignore_missing=("beit3.vision_embed.mask_token",))
     encoder.load_state_dict(state, strict=False)

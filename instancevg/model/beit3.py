@@ -100,7 +100,7 @@ class Encoder(nn.Module):
     def __init__(self, cfg: EncoderConfig, num_patches: int):
         super().__init__()
         self.embed_positions = PositionTables(num_patches + 3, cfg.max_text_positions, cfg.embed_dim)
-        rates = torch.linspace(0, cfg.drop_path_rate, cfg.layers).tolist()
+        rates = [cfg.drop_path_rate * i / max(cfg.layers - 1, 1) for i in range(cfg.layers)]  # linear schedule
         self.layers = nn.ModuleList(EncoderLayer(cfg, rate) for rate in rates)
         self.layer_norm = Multiway(nn.LayerNorm(cfg.embed_dim, eps=cfg.layernorm_eps))
 

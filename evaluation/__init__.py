@@ -1,0 +1,1 @@
+"""evaluation stage of the instancevg toolchain (see README.md in this folder)."""

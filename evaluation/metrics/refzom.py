@@ -1,0 +1,61 @@
+"""Ref-ZOM: oIoU, mIoU and Pr@0.5..0.9 over targeted samples, Acc over no-target samples
+(FACTS.md §3; InstanceVG ``refzom_evaluate``, after RIS-DMMI).
+
+Per targeted sample: I, U of the final predicted mask and the GT mask, IoU = I/U (0 if U = 0).
+mIoU = 100 * mean IoU; oIoU = 100 * sum I / sum U; Pr@t = 100 * #(IoU >= t) / #targeted (>=).
+Per no-target sample: correct iff the prediction says no-target; Acc = 100 * correct / #no-target.
+No-target samples never enter mIoU / oIoU / Pr@t, targeted samples never enter Acc.
+
+Options: ``thr_q`` (0.7); ``no_target_rule="score"`` (InstanceVG, default: correct iff no score > thr_q,
+strict, float32 comparison) or ``"mask_empty"`` (RIS-DMMI's rule: correct iff the predicted mask is
+empty); ``iou_thresholds`` (0.5 ... 0.9).
+
+Guards: no targeted samples -> mIoU, oIoU, Pr@t 0 (the official code gives NaN / divides by zero);
+sum U = 0 -> oIoU 0; no no-target samples -> Acc 0 (official: NaN).
+
+Record per sample: {"empty": bool, "pred_nt": bool, "I": int, "U": int}.
+Result keys: "oIoU", "mIoU", "Acc", "Pr@0.5" ... "Pr@0.9", "samples", "target_samples",
+"no_target_samples".
+"""
+from __future__ import annotations
+
+from instancevg.structures import Prediction, Target
+
+from .base import NO_TARGET_RULES, Evaluator, check_choice, check_thresholds, masks_pair, predicts_no_target
+from .overlap import mask_intersection_union, percent
+from .res import RES_THRESHOLDS, iou_summary
+
+
+class RefZOMEvaluator(Evaluator):
+    """Ref-ZOM. Options: ``thr_q`` (0.7), ``no_target_rule`` ("score" | "mask_empty"),
+    ``iou_thresholds`` (0.5 ... 0.9)."""
+
+    name = "refzom"
+    record_fields = ("empty", "pred_nt", "I", "U")
+
+    def __init__(self, thr_q: float = 0.7, no_target_rule: str = "score",
+                 iou_thresholds=RES_THRESHOLDS) -> None:
+        super().__init__()
+        self.thr_q = float(thr_q)
+        self.no_target_rule = check_choice("no_target_rule", no_target_rule, NO_TARGET_RULES)
+        self.iou_thresholds = check_thresholds("iou_thresholds", iou_thresholds)
+
+    def options(self) -> dict:
+        return {"thr_q": self.thr_q, "no_target_rule": self.no_target_rule,
+                "iou_thresholds": list(self.iou_thresholds)}
+
+    def measure(self, sample_id, prediction: Prediction, target: Target) -> dict:
+        pred, gt = masks_pair(sample_id, prediction, target)
+        pred_nt = predicts_no_target(sample_id, prediction, self.no_target_rule, self.thr_q, pred)
+        inter, union = mask_intersection_union(pred, gt)
+        return {"empty": bool(target.empty), "pred_nt": pred_nt, "I": inter, "U": union}
+
+    def summarize(self, records: list) -> dict:
+        targeted = [r for r in records if not r["empty"]]
+        no_target = [r for r in records if r["empty"]]
+        iou_metrics = iou_summary(targeted, self.iou_thresholds)
+        result = {"oIoU": iou_metrics.pop("oIoU"), "mIoU": iou_metrics.pop("mIoU"),
+                  "Acc": percent(sum(r["pred_nt"] for r in no_target), len(no_target))}
+        result.update(iou_metrics)  # Pr@t
+        result.update(samples=len(records), target_samples=len(targeted), no_target_samples=len(no_target))
+        return result

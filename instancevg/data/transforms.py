@@ -1,0 +1,40 @@
+"""Image preprocessing of the official pipeline: resize to a square without keeping the aspect ratio
+(bilinear, as mmcv.imresize / cv2), then ImageNet normalisation on the 0-255 scale, CHW float32."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..config import IMAGE_MEAN, IMAGE_STD
+
+_MEAN = np.array(IMAGE_MEAN, dtype=np.float32)
+_STD = np.array(IMAGE_STD, dtype=np.float32)
+
+
+def preprocess_image(rgb: np.ndarray, size: int) -> np.ndarray:
+    """[H, W, 3] uint8 RGB -> [3, size, size] float32 normalised."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an RGB image [H, W, 3], got shape {rgb.shape}")
+    if rgb.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got {rgb.dtype}")
+    resized = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_LINEAR)
+    return ((resized.astype(np.float32) - _MEAN) / _STD).transpose(2, 0, 1).copy()
+
+
+def denormalize_image(image: np.ndarray) -> np.ndarray:
+    """[3, S, S] normalised float32 -> [S, S, 3] uint8 RGB (for overlays)."""
+    rgb = image.transpose(1, 2, 0) * _STD + _MEAN
+    return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
+
+
+def read_image(path) -> np.ndarray:
+    """Decode an image file as the official loader does (BGR via OpenCV) and return RGB uint8 [H, W, 3]."""
+    from pathlib import Path
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise ValueError(f"cannot read image {path}: missing, empty or not an image format OpenCV decodes")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -1,0 +1,43 @@
+"""instancevg-predict on the bundled sample image."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from instancevg import bundled
+from instancevg.cli.predict import main
+
+
+def test_refuses_without_checkpoint_unless_random_weights(tmp_path, capsys):
+    if bundled.default_checkpoint("tiny") is not None:
+        pytest.skip("a tiny checkpoint is bundled: the command has a default")
+    assert main(["-o", str(tmp_path / "p")]) == 2
+    assert "--random-weights" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_writes_png_and_json_on_the_bundled_sample(tmp_path):
+    assert main(["--random-weights", "--thr-q", "0.0", "-o", str(tmp_path / "pred")]) == 0
+    record = json.loads((tmp_path / "pred.json").read_text())
+    image = Image.open(tmp_path / "pred.png")
+    h, w = record["size"]
+    assert image.size == (w, h) and image.mode == "RGB"
+    assert record["expression"] == bundled.sample()[1] and record["random_weights"] is True
+    assert len(record["queries"]) == 5 and all(q["selected"] for q in record["queries"])  # thr_q 0: all > 0
+    scores = [q["score"] for q in record["queries"]]
+    assert scores == sorted(scores, reverse=True)
+    for q in record["queries"]:
+        x1, y1, x2, y2 = q["box_xyxy"]
+        assert 0 <= x1 <= x2 <= w and 0 <= y1 <= y2 <= h
+    assert record["mask"]["size"] == [h, w] and isinstance(record["mask"]["counts"], str)
+    assert np.asarray(image).std() > 0
+
+
+def test_bad_arguments(tmp_path, capsys):
+    assert main(["only-an-image.jpg", "--random-weights", "-o", str(tmp_path / "p")]) == 2
+    assert "both IMAGE and EXPRESSION" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing.jpg"), "x", "--random-weights", "-o", str(tmp_path / "p")]) == 2
+    assert "missing.jpg" in capsys.readouterr().err
+    assert main(["--config", "gres-base", "--random-weights", "-o", str(tmp_path / "p")]) == 2
+    assert "needs --tokenizer" in capsys.readouterr().err
