@@ -33,6 +33,7 @@ setup(
             "instancevg-predict=instancevg.cli.predict:main",
             "instancevg-convert=instancevg.cli.convert:main",
             "instancevg-synthetic=instancevg.cli.make_synthetic:main",
+            "instancevg-eval=evaluation.cli:main",
         ],
     },
 )

@@ -280,10 +280,14 @@ class PredictionsWriter:
             raise
 
     def write(self, sample_id: SampleId, prediction: Prediction) -> None:
+        self.write_encoded(prediction_to_json(sample_id, prediction, self.header.resolution))
+
+    def write_encoded(self, obj: dict) -> None:
+        """Write one sample already encoded by ``prediction_to_json`` (what distributed runs gather)."""
+        sample_id = obj["sample_id"]
         key = int(sample_id) if isinstance(sample_id, np.integer) else sample_id
         if key in self._seen:
             raise ValueError(f"sample {sample_id!r}: written twice to {self.path}")
-        obj = prediction_to_json(sample_id, prediction, self.header.resolution)
         self._file.write(json.dumps(obj, separators=(",", ":"), allow_nan=False) + "\n")
         self._seen.add(key)
         self.count += 1

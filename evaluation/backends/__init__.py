@@ -1,0 +1,36 @@
+"""Backends: each computes RawOutputs from the shared preprocessed inputs; nothing else differs.
+
+A backend has ``name``, ``config`` (the ModelConfig: image size, max tokens, queries), ``post`` (the
+post-processing settings), ``tokenizer_path``, ``forward(inputs) -> RawOutputs`` on the three network
+inputs (image [B,3,S,S] float32, text_ids [B,L] int64, text_pad_mask [B,L] bool) and ``describe()`` for
+reports. Backends are imported lazily, so a machine without torch CUDA or TensorRT can still use the rest.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from instancevg.config import ModelConfig, PostprocessConfig
+from instancevg.structures import RawOutputs
+
+
+class Backend(Protocol):
+    name: str
+    config: ModelConfig
+    post: PostprocessConfig
+    tokenizer_path: str
+
+    def forward(self, inputs: dict[str, np.ndarray]) -> RawOutputs: ...
+
+    def describe(self) -> dict: ...
+
+
+def __getattr__(name):  # lazy: "from evaluation.backends import PyTorchBackend" imports torch only then
+    if name == "PyTorchBackend":
+        from .pytorch import PyTorchBackend
+        return PyTorchBackend
+    raise AttributeError(name)
+
+
+__all__ = ["Backend", "PyTorchBackend"]

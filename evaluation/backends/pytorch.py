@@ -1,0 +1,46 @@
+"""The PyTorch backend: the reference every other backend is compared with."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from instancevg.config import ModelConfig, PostprocessConfig
+from instancevg.data.tokenizer import Tokenizer
+from instancevg.inference import load_model, resolve_files
+from instancevg.model import InstanceVG
+from instancevg.structures import RawOutputs
+
+
+class PyTorchBackend:
+    """Runs an ``InstanceVG`` module (eval mode, no grad) on the given device."""
+
+    name = "pytorch"
+
+    def __init__(self, model: InstanceVG, tokenizer: Tokenizer | str | Path, post: PostprocessConfig | None = None,
+                 device: str | torch.device = "cpu", checkpoint: str | None = None):
+        self.model = model.eval()
+        self.config: ModelConfig = model.cfg
+        self.tokenizer_path = str(tokenizer.spm_path if isinstance(tokenizer, Tokenizer) else tokenizer)
+        self.post = post or model.cfg.postprocess
+        self.device = torch.device(device)
+        self.checkpoint = checkpoint
+        self.model.to(self.device)
+
+    @classmethod
+    def from_files(cls, config: str | ModelConfig, checkpoint=None, tokenizer=None, device="cpu",
+                   random_weights: bool = False, post: PostprocessConfig | None = None) -> "PyTorchBackend":
+        cfg, checkpoint, tokenizer = resolve_files(config, checkpoint, tokenizer, random_weights)
+        model = load_model(cfg, checkpoint, device)
+        return cls(model, tokenizer, post, device, str(checkpoint) if checkpoint else None)
+
+    @torch.no_grad()
+    def forward(self, inputs: dict[str, np.ndarray]) -> RawOutputs:
+        tensors = [torch.from_numpy(np.ascontiguousarray(inputs[k])).to(self.device)
+                   for k in ("image", "text_ids", "text_pad_mask")]
+        return self.model(*tensors).numpy()
+
+    def describe(self) -> dict:
+        return {"name": self.name, "device": str(self.device), "config": self.config.name,
+                "checkpoint": self.checkpoint, "torch": torch.__version__}
