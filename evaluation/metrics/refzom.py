@@ -19,36 +19,20 @@ Result keys: "oIoU", "mIoU", "Acc", "Pr@0.5" ... "Pr@0.9", "samples", "target_sa
 """
 from __future__ import annotations
 
-from instancevg.structures import Prediction, Target
-
-from .base import NO_TARGET_RULES, Evaluator, check_choice, check_thresholds, masks_pair, predicts_no_target
-from .overlap import mask_intersection_union, percent
+from .gres import GRESEvaluator
+from .overlap import percent
 from .res import RES_THRESHOLDS, iou_summary
 
 
-class RefZOMEvaluator(Evaluator):
+class RefZOMEvaluator(GRESEvaluator):
     """Ref-ZOM. Options: ``thr_q`` (0.7), ``no_target_rule`` ("score" | "mask_empty"),
-    ``iou_thresholds`` (0.5 ... 0.9)."""
+    ``iou_thresholds`` (0.5 ... 0.9). Per-sample records are those of GRES; only the summary differs."""
 
     name = "refzom"
-    record_fields = ("empty", "pred_nt", "I", "U")
 
     def __init__(self, thr_q: float = 0.7, no_target_rule: str = "score",
                  iou_thresholds=RES_THRESHOLDS) -> None:
-        super().__init__()
-        self.thr_q = float(thr_q)
-        self.no_target_rule = check_choice("no_target_rule", no_target_rule, NO_TARGET_RULES)
-        self.iou_thresholds = check_thresholds("iou_thresholds", iou_thresholds)
-
-    def options(self) -> dict:
-        return {"thr_q": self.thr_q, "no_target_rule": self.no_target_rule,
-                "iou_thresholds": list(self.iou_thresholds)}
-
-    def measure(self, sample_id, prediction: Prediction, target: Target) -> dict:
-        pred, gt = masks_pair(sample_id, prediction, target)
-        pred_nt = predicts_no_target(sample_id, prediction, self.no_target_rule, self.thr_q, pred)
-        inter, union = mask_intersection_union(pred, gt)
-        return {"empty": bool(target.empty), "pred_nt": pred_nt, "I": inter, "U": union}
+        super().__init__(thr_q, no_target_rule, iou_thresholds)
 
     def summarize(self, records: list) -> dict:
         targeted = [r for r in records if not r["empty"]]

@@ -96,7 +96,7 @@ def test_torchrun_two_processes_match_one(data_root, tmp_path):
         "-o", str(single), "--save-predictions", str(tmp_path / "single.jsonl")],
         env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "evaluation.cli"] + args + ["-o", str(tmp_path / "dist.json"), "--save-predictions",
                                              str(tmp_path / "dist.jsonl")]
     proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
