@@ -8,7 +8,7 @@ setup(
                 "ONNX export, TensorRT plugins and engines, evaluation on the paper's benchmarks",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     packages=find_packages(include=["instancevg", "instancevg.*", "export", "export.*", "engines",
                                     "engines.*", "evaluation", "evaluation.*"]),
     package_data={"instancevg": ["assets/*"]},
@@ -34,6 +34,7 @@ setup(
             "instancevg-convert=instancevg.cli.convert:main",
             "instancevg-synthetic=instancevg.cli.make_synthetic:main",
             "instancevg-eval=evaluation.cli:main",
+            "instancevg-build-engine=engines.cli:main",
         ],
     },
 )

@@ -148,8 +148,5 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, **extra) -> None:
 
 def file_digest(path: str | os.PathLike) -> str:
     """sha256 of a file (checkpoint provenance in sidecars and reports)."""
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()

@@ -1,0 +1,104 @@
+"""Build a TensorRT engine from our ONNX graph and plugin library with the TensorRT Python API.
+
+Strongly typed network (the graph's FP16/FP32 types are obeyed: TensorRT 11 knows no other mode),
+plugin library loaded through the plugin registry, one optimisation profile from the sidecar's batch
+range, optional timing cache, workspace limit. The engine and its sidecar (TensorRT version, GPU,
+plugin library digest, the ONNX sidecar it came from) are written atomically.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from .sidecar import file_sha256, graph_inputs, read_sidecar, sidecar_path
+from .tensorrt_import import import_tensorrt
+
+DEFAULT_WORKSPACE_MIB = 4096
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _gpu_name() -> str | None:
+    try:
+        from cuda.bindings import runtime as cudart  # cuda-python, when present
+        err, props = cudart.cudaGetDeviceProperties(0)
+        return props.name.decode() if not int(err) else None
+    except Exception:  # optional: the sidecar then records no GPU name
+        return None
+
+
+def _network_flags(trt) -> int:
+    # TensorRT 10: request strong typing; TensorRT 11: always strongly typed (the flag is deprecated and
+    # renumbered, so it is looked up by name and only set where it exists with that meaning).
+    flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    return 1 << int(flag) if flag is not None and int(trt.__version__.split(".")[0]) == 10 else 0
+
+
+def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, plugin_library: str | os.PathLike,
+                 workspace_mib: int = DEFAULT_WORKSPACE_MIB, timing_cache: str | os.PathLike | None = None,
+                 verbose: bool = False) -> dict:
+    """Build and write ``engine_path`` (+ ``engine_path.json``); returns the engine sidecar."""
+    trt = import_tensorrt()
+    onnx_path, engine_path, plugin_library = Path(onnx_path), Path(engine_path), Path(plugin_library)
+    for path, what in ((onnx_path, "ONNX graph"), (plugin_library, "plugin library")):
+        if not path.is_file():
+            raise FileNotFoundError(f"{what} not found: {path}")
+    onnx_sidecar = read_sidecar(onnx_path)
+    inputs, batch = graph_inputs(onnx_sidecar, str(sidecar_path(onnx_path)))
+    logger = trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.INFO)
+    builder = trt.Builder(logger)
+    registry = builder.get_plugin_registry()
+    handle = registry.load_library(str(plugin_library))
+    if handle is None:
+        raise RuntimeError(f"TensorRT could not load the plugin library {plugin_library} (built for another "
+                           "TensorRT major, or missing getCreators/setLoggerFinder?)")
+    network = builder.create_network(_network_flags(trt))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "\n".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise RuntimeError(f"TensorRT's ONNX parser rejected {onnx_path}:\n{errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mib << 20)
+    cache = None
+    if timing_cache is not None:
+        blob = Path(timing_cache).read_bytes() if Path(timing_cache).is_file() else b""
+        cache = config.create_timing_cache(blob)
+        config.set_timing_cache(cache, ignore_mismatch=False)
+    if batch is not None:
+        profile = builder.create_optimization_profile()
+        for name, shape in inputs:
+            profile.set_shape(name, *[[b] + shape[1:] for b in batch])
+        config.add_optimization_profile(profile)
+    started = time.perf_counter()
+    print(f"building {engine_path} from {onnx_path} (TensorRT {trt.__version__}) ...", flush=True)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise RuntimeError(f"TensorRT failed to build an engine from {onnx_path}; rerun with --verbose for the log")
+    _atomic_write_bytes(engine_path, bytes(serialized))
+    if cache is not None:
+        _atomic_write_bytes(Path(timing_cache), bytes(cache.serialize()))
+    sidecar = {
+        "format": "instancevg-engine", "version": 1,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "tensorrt": trt.__version__, "gpu": _gpu_name(), "build_seconds": round(time.perf_counter() - started, 1),
+        "workspace_mib": workspace_mib, "engine_sha256": file_sha256(engine_path),
+        "plugin_library": {"path": str(plugin_library), "sha256": file_sha256(plugin_library)},
+        "onnx": {"path": str(onnx_path), "sha256": file_sha256(onnx_path)}, "batch": batch,
+        "onnx_sidecar": onnx_sidecar,
+    }
+    _atomic_write_bytes(sidecar_path(engine_path), (json.dumps(sidecar, indent=2) + "\n").encode())
+    print(f"wrote {engine_path} in {sidecar['build_seconds']} s", flush=True)
+    return sidecar

@@ -1,0 +1,32 @@
+"""Lazy TensorRT import with a clear message, and version helpers (no torch, no instancevg)."""
+from __future__ import annotations
+
+
+class TensorRTUnavailable(RuntimeError):
+    """TensorRT's Python package is missing or unusable on this machine."""
+
+
+def import_tensorrt():
+    try:
+        import tensorrt as trt
+    except ImportError as exc:
+        raise TensorRTUnavailable(
+            "TensorRT's Python package is not installed (or cannot load its libraries): install TensorRT 10 "
+            f"or 11 for your CUDA version, e.g. the 'tensorrt' wheel ({exc})") from exc
+    return trt
+
+
+def major_version(version: str) -> int:
+    """'10.14.1.48' -> 10."""
+    try:
+        return int(str(version).split(".")[0])
+    except ValueError:
+        raise ValueError(f"not a TensorRT version string: {version!r}") from None
+
+
+def check_same_major(what: str, built_for: str, runtime: str) -> None:
+    """Refuse an artefact built for another TensorRT major: engines and plugin libraries do not cross
+    majors (TensorRT 11 renumbered enums and removed APIs)."""
+    if major_version(built_for) != major_version(runtime):
+        raise RuntimeError(f"{what} was built for TensorRT {built_for}, but this process runs TensorRT {runtime}; "
+                           f"rebuild it with TensorRT {major_version(runtime)}.x")
