@@ -8,6 +8,7 @@ single-process ones.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,11 +39,12 @@ class SplitResult:
     timings: dict[str, float] = field(default_factory=dict)
     backend: dict = field(default_factory=dict)
     resolution: tuple[int, int] = (0, 0)
+    postprocess: dict = field(default_factory=dict)  # thr_q, thr_m, output mask mode, NMS of the predictions
 
     def to_json(self) -> dict:
         return {"benchmark": self.benchmark, "split": self.split, "samples": self.samples,
-                "resolution": list(self.resolution), "metrics": self.metrics, "options": self.options,
-                "timings": self.timings, "backend": self.backend}
+                "resolution": list(self.resolution), "postprocess": self.postprocess, "metrics": self.metrics,
+                "options": self.options, "timings": self.timings, "backend": self.backend}
 
 
 class _ShardInputs(Dataset):
@@ -135,7 +137,7 @@ def evaluate_split(backend, dataset, metrics: Sequence[str], batch_size: int = 8
     return SplitResult(dataset.name, dataset.split, results, total, used,
                        {"total_s": elapsed, "forward_s": forward_s, "per_sample_ms": 1000 * elapsed / total,
                         "processes": distributed.world()[1]},
-                       backend.describe(), (size, size))
+                       backend.describe(), (size, size), dataclasses.asdict(backend.post))
 
 
 def score_predictions(path: str | Path, dataset, metrics: Sequence[str],
@@ -164,4 +166,4 @@ def score_predictions(path: str | Path, dataset, metrics: Sequence[str],
                        {name: ev.options() for name, ev in evaluators.items()},
                        {"total_s": time.perf_counter() - started},
                        {"name": header.backend, "predictions": str(path), "thr_q": header.thr_q,
-                        "thr_m": header.thr_m}, (height, width))
+                        "thr_m": header.thr_m}, (height, width), {"thr_q": header.thr_q, "thr_m": header.thr_m})
