@@ -88,6 +88,85 @@ def _evaluate_records(metrics: Sequence[str], options: Mapping[str, dict], parts
     return results, used
 
 
+def _check_compatible(backends) -> None:
+    first = backends[0]
+    for other in backends[1:]:
+        a, b = first.config, other.config
+        if (a.image_size, a.max_tokens, a.num_queries) != (b.image_size, b.max_tokens, b.num_queries):
+            raise ValueError(f"backends {first.name} ({a.name}: {a.image_size} px, {a.max_tokens} tokens, "
+                             f"{a.num_queries} queries) and {other.name} ({b.name}: {b.image_size} px, "
+                             f"{b.max_tokens} tokens, {b.num_queries} queries) do not run the same model shape")
+
+
+def run_backends(backends: Sequence, dataset, metrics: Sequence[str], batch_size: int = 8, workers: int = 0,
+                 progress: bool = False, evaluator_options: Mapping[str, dict] | None = None,
+                 save_predictions: Sequence[str | Path | None] | None = None, max_samples: int | None = None,
+                 on_batch=None) -> list[SplitResult]:
+    """Run every backend on the same preprocessed batches and score each with ``metrics``.
+
+    ``save_predictions``: one path (or None) per backend; ``on_batch(sample_ids, predictions_per_backend,
+    raw_per_backend)`` sees every batch (parity statistics).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    _check_compatible(backends)
+    options = dict(evaluator_options or {})
+    cfg, size = backends[0].config, backends[0].config.image_size
+    total = len(dataset) if max_samples is None else min(max_samples, len(dataset))
+    if total == 0:
+        raise ValueError(f"{dataset!r} has no samples to evaluate")
+    save = list(save_predictions or [None] * len(backends))
+    evaluators = [{name: build_evaluator(name, **options.get(name, {})) for name in metrics} for _ in backends]
+    inputs = _ShardInputs(dataset, list(distributed.shard(total)), backends[0].tokenizer_path, cfg.max_tokens, size)
+    loader = DataLoader(inputs, batch_size=batch_size, num_workers=workers, collate_fn=_collate)
+    encoded = [[] for _ in backends]
+    started, forward_s = time.perf_counter(), [0.0] * len(backends)
+    label = "+".join(b.name for b in backends)
+    bar = tqdm(loader, total=len(loader), desc=f"{dataset.name}/{dataset.split} [{label}]", unit="batch",
+               disable=not progress or not distributed.is_main())
+    for sample_ids, batch, targets in bar:
+        raws, preds = [], []
+        for k, backend in enumerate(backends):
+            t = time.perf_counter()
+            raws.append(backend.forward(batch))
+            forward_s[k] += time.perf_counter() - t
+            preds.append(postprocess(raws[-1], backend.post, size, False))
+            for sample_id, pred, target in zip(sample_ids, preds[-1], targets):
+                for evaluator in evaluators[k].values():
+                    evaluator.process(sample_id, pred, target)
+                if save[k] is not None:
+                    encoded[k].append(prediction_to_json(sample_id, pred, (size, size)))
+        if on_batch is not None:
+            on_batch(sample_ids, preds, raws)
+    order = [dataset[i].sample_id for i in range(total)]
+    elapsed = time.perf_counter() - started
+    results = []
+    for k, backend in enumerate(backends):
+        parts = {name: distributed.gather(ev.records()) for name, ev in evaluators[k].items()}
+        scores, used = _evaluate_records(metrics, options, parts, order)
+        if save[k] is not None:
+            _write_predictions(save[k], dataset, backend, order, distributed.gather(encoded[k]))
+        results.append(SplitResult(
+            dataset.name, dataset.split, scores, total, used,
+            {"total_s": elapsed, "forward_s": forward_s[k], "per_sample_ms": 1000 * elapsed / total,
+             "processes": distributed.world()[1]},
+            backend.describe(), (size, size), dataclasses.asdict(backend.post)))
+    return results
+
+
+def _write_predictions(path, dataset, backend, order, gathered_parts) -> None:
+    """Rank 0 writes the gathered encoded predictions in dataset order, atomically."""
+    if not distributed.is_main():
+        return
+    by_id = {obj["sample_id"]: obj for part in gathered_parts for obj in part}
+    size = backend.config.image_size
+    header = PredictionsHeader(dataset=dataset.name, split=dataset.split, backend=backend.name,
+                               resolution=(size, size), thr_q=backend.post.thr_q, thr_m=backend.post.thr_m)
+    with PredictionsWriter(path, header) as writer:
+        for sample_id in order:
+            writer.write_encoded(by_id[sample_id])
+
+
 def evaluate_split(backend, dataset, metrics: Sequence[str], batch_size: int = 8, workers: int = 0,
                    progress: bool = False, evaluator_options: Mapping[str, dict] | None = None,
                    save_predictions: str | Path | None = None, max_samples: int | None = None) -> SplitResult:
@@ -96,48 +175,8 @@ def evaluate_split(backend, dataset, metrics: Sequence[str], batch_size: int = 8
     ``save_predictions`` writes the predictions file (rank 0, atomically, dataset order);
     ``max_samples`` evaluates only the first samples (smoke runs).
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    options = dict(evaluator_options or {})
-    cfg, size = backend.config, backend.config.image_size
-    total = len(dataset) if max_samples is None else min(max_samples, len(dataset))
-    if total == 0:
-        raise ValueError(f"{dataset!r} has no samples to evaluate")
-    evaluators = {name: build_evaluator(name, **options.get(name, {})) for name in metrics}
-    inputs = _ShardInputs(dataset, [i for i in distributed.shard(total)], backend.tokenizer_path,
-                          cfg.max_tokens, size)
-    loader = DataLoader(inputs, batch_size=batch_size, num_workers=workers, collate_fn=_collate)
-    encoded = []
-    started, forward_s = time.perf_counter(), 0.0
-    bar = tqdm(loader, total=len(loader), desc=f"{dataset.name}/{dataset.split} [{backend.name}]",
-               unit="batch", disable=not progress or not distributed.is_main())
-    for sample_ids, batch, targets in bar:
-        t = time.perf_counter()
-        raw = backend.forward(batch)
-        forward_s += time.perf_counter() - t
-        for sample_id, pred, target in zip(sample_ids, postprocess(raw, backend.post, size, False), targets):
-            for evaluator in evaluators.values():
-                evaluator.process(sample_id, pred, target)
-            if save_predictions is not None:
-                encoded.append(prediction_to_json(sample_id, pred, (size, size)))
-    order = [dataset[i].sample_id for i in range(total)]
-    parts = {name: distributed.gather(ev.records()) for name, ev in evaluators.items()}
-    results, used = _evaluate_records(metrics, options, parts, order)
-    elapsed = time.perf_counter() - started
-    if save_predictions is not None:
-        gathered = [obj for part in distributed.gather(encoded) for obj in part]
-        if distributed.is_main():
-            by_id = {obj["sample_id"]: obj for obj in gathered}
-            header = PredictionsHeader(dataset=dataset.name, split=dataset.split, backend=backend.name,
-                                       resolution=(size, size), thr_q=backend.post.thr_q,
-                                       thr_m=backend.post.thr_m)
-            with PredictionsWriter(save_predictions, header) as writer:
-                for sample_id in order:
-                    writer.write_encoded(by_id[sample_id])
-    return SplitResult(dataset.name, dataset.split, results, total, used,
-                       {"total_s": elapsed, "forward_s": forward_s, "per_sample_ms": 1000 * elapsed / total,
-                        "processes": distributed.world()[1]},
-                       backend.describe(), (size, size), dataclasses.asdict(backend.post))
+    return run_backends([backend], dataset, metrics, batch_size, workers, progress, evaluator_options,
+                        [save_predictions], max_samples)[0]
 
 
 def score_predictions(path: str | Path, dataset, metrics: Sequence[str],

@@ -126,6 +126,23 @@ class ModelConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        """Inverse of ``to_dict`` (sidecars record the full config); unknown keys are an error."""
+        nested = {"encoder": EncoderConfig, "postprocess": PostprocessConfig, "loss": LossConfig}
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"unknown ModelConfig fields {unknown}")
+        values = dict(data)
+        for key, kind in nested.items():
+            if isinstance(values.get(key), dict):
+                sub = dict(values[key])
+                if key == "loss" and "exist_class_weights" in sub:
+                    sub["exist_class_weights"] = tuple(sub["exist_class_weights"])
+                values[key] = kind(**sub)
+        return cls(**values)
+
 
 _BASE = EncoderConfig()
 _LARGE = EncoderConfig(embed_dim=1024, layers=24, heads=16, ffn_dim=4096,

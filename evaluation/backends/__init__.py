@@ -26,11 +26,15 @@ class Backend(Protocol):
     def describe(self) -> dict: ...
 
 
-def __getattr__(name):  # lazy: "from evaluation.backends import PyTorchBackend" imports torch only then
-    if name == "PyTorchBackend":
-        from .pytorch import PyTorchBackend
-        return PyTorchBackend
+_LAZY = {"PyTorchBackend": "pytorch", "OnnxRuntimeBackend": "onnxruntime", "TensorRTBackend": "tensorrt"}
+
+
+def __getattr__(name):  # lazy: importing a backend class imports its runtime only then
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(name)
 
 
-__all__ = ["Backend", "PyTorchBackend"]
+__all__ = ["Backend", *_LAZY]
