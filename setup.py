@@ -35,6 +35,7 @@ setup(
             "instancevg-synthetic=instancevg.cli.make_synthetic:main",
             "instancevg-eval=evaluation.cli:main",
             "instancevg-build-engine=engines.cli:main",
+            "instancevg-bench=evaluation.bench:main",
         ],
     },
 )

@@ -1,0 +1,151 @@
+"""``instancevg-bench``: latency and throughput of the backends on the same inputs.
+
+    instancevg-bench --backends pytorch,onnxruntime --onnx model.onnx --batch-sizes 1,4 -o bench.json
+    instancevg-bench --backends pytorch,tensorrt --engine model.engine --device cuda --checkpoint CKPT ...
+
+Every backend gets the same preprocessed batch (the bundled sample image and expression, repeated), a
+warm-up, then timed iterations of ``backend.forward`` (host inputs to host outputs, transfers included).
+Reports median / p90 / p99 latency, throughput, the machine, and the ratio to the PyTorch eager
+baseline measured in the same run.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from instancevg import bundled
+from instancevg.data.tokenizer import Tokenizer
+from instancevg.data.transforms import preprocess_image, read_image
+
+from .cli import BACKENDS, make_backend
+from .report import tool_versions, write_report
+
+
+def sample_inputs(backend, batch: int) -> dict[str, np.ndarray]:
+    image_path, expression = bundled.sample()
+    image = preprocess_image(read_image(image_path), backend.config.image_size)
+    ids, pad = Tokenizer(backend.tokenizer_path, backend.config.max_tokens).encode(expression)
+    return {"image": np.repeat(image[None], batch, 0), "text_ids": np.repeat(ids[None], batch, 0),
+            "text_pad_mask": np.repeat(pad[None], batch, 0)}
+
+
+def time_backend(backend, inputs: dict, warmup: int, iters: int) -> dict:
+    for _ in range(warmup):
+        backend.forward(inputs)
+    times = []
+    for _ in range(iters):
+        t = time.perf_counter()
+        backend.forward(inputs)
+        times.append(1000 * (time.perf_counter() - t))
+    batch = len(inputs["image"])
+    median = statistics.median(times)
+    return {"batch": batch, "iters": iters, "median_ms": median, "p90_ms": float(np.percentile(times, 90)),
+            "p99_ms": float(np.percentile(times, 99)), "mean_ms": statistics.fmean(times),
+            "throughput_per_s": 1000 * batch / median}
+
+
+def machine() -> dict:
+    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        info["cpu"] = names[0] if names else None
+    except OSError:
+        pass
+    try:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+        info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:
+        pass
+    return info
+
+
+def benchmark(backends: dict, batch_sizes, warmup: int, iters: int, progress: bool = True) -> list[dict]:
+    rows = []
+    for batch in batch_sizes:
+        for name, backend in backends.items():
+            if progress:
+                print(f"timing {name} at batch {batch} ...", file=sys.stderr, flush=True)
+            rows.append({"backend": name, **backend.describe(), **time_backend(backend, sample_inputs(backend, batch),
+                                                                               warmup, iters)})
+        base = next((r for r in rows if r["backend"] == "pytorch" and r["batch"] == batch), None)
+        for r in rows:
+            if r["batch"] == batch and base is not None:
+                r["speedup_vs_pytorch"] = base["median_ms"] / r["median_ms"]
+    return rows
+
+
+def format_rows(rows: list[dict]) -> str:
+    header = f"{'backend':<12} {'batch':>5} {'median ms':>10} {'p90 ms':>9} {'p99 ms':>9} {'samples/s':>10} {'vs pytorch':>10}"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        ratio = f"{r['speedup_vs_pytorch']:.2f}x" if "speedup_vs_pytorch" in r else "-"
+        lines.append(f"{r['backend']:<12} {r['batch']:>5} {r['median_ms']:>10.2f} {r['p90_ms']:>9.2f} "
+                     f"{r['p99_ms']:>9.2f} {r['throughput_per_s']:>10.1f} {ratio:>10}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="instancevg-bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--backends", default="pytorch", help="comma-separated, from " + ", ".join(BACKENDS))
+    p.add_argument("--onnx", help="portable graph (onnxruntime)")
+    p.add_argument("--engine", help="TensorRT engine (tensorrt)")
+    p.add_argument("--plugins", help="plugin library (default: from the engine sidecar)")
+    p.add_argument("--config", help="PyTorch config (default: the graph's, else tiny)")
+    p.add_argument("--checkpoint")
+    p.add_argument("--tokenizer")
+    p.add_argument("--random-weights", action="store_true")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-sizes", default="1", help="comma-separated (default 1)")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--iters", type=int, default=20)
+    p.add_argument("-o", "--output", help="JSON report")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        names = [n.strip() for n in args.backends.split(",") if n.strip()]
+        unknown = sorted(set(names) - set(BACKENDS))
+        if unknown:
+            raise ValueError(f"unknown backends {unknown}; expected some of {list(BACKENDS)}")
+        batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+        if args.iters < 1 or args.warmup < 0 or min(batch_sizes) < 1:
+            raise ValueError("--iters and the batch sizes must be >= 1, --warmup >= 0")
+        backends = {}
+        for name in names:
+            if name != "pytorch":
+                backends[name] = make_backend(name, args, args.onnx, args.engine, args.config)
+        if "pytorch" in names:
+            graph = next(iter(backends.values()), None)
+            config = args.config or (graph.config.name if graph else None)
+            if graph is not None and not args.checkpoint:
+                side = getattr(graph, "sidecar", {})
+                side = side.get("onnx_sidecar", side)
+                args.random_weights = args.random_weights or bool((side.get("checkpoint") or {}).get("random_weights"))
+            backends = {"pytorch": make_backend("pytorch", args, config=config), **backends}
+        rows = benchmark(backends, batch_sizes, args.warmup, args.iters)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"instancevg-bench: error: {exc}", file=sys.stderr)
+        return 2
+    print(format_rows(rows))
+    if args.output:
+        write_report(args.output, {"format": "instancevg-bench", "version": 1, "machine": machine(),
+                                   "tools": tool_versions(), "warmup": args.warmup, "rows": rows})
+        print(f"report written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
