@@ -36,6 +36,7 @@ setup(
             "instancevg-eval=evaluation.cli:main",
             "instancevg-build-engine=engines.cli:main",
             "instancevg-bench=evaluation.bench:main",
+            "instancevg-demo=evaluation.demo:main",
         ],
     },
 )

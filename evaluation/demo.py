@@ -1,0 +1,137 @@
+"""``instancevg-demo``: the whole chain on the embedded default, on a CPU, with nothing downloaded.
+
+bundled tiny model -> ONNX exports (tensorrt and portable targets, FP32 and FP16, each verified) ->
+ONNX Runtime evaluation of the portable graphs on synthetic data of every benchmark format -> parity
+report against PyTorch (and the tensorrt backend too where TensorRT, a GPU and the plugin library exist).
+
+    instancevg-demo --output demo/
+
+writes demo/data (the synthetic datasets), demo/models (graphs + sidecars), demo/parity.{json,md,html};
+the exit status is 1 when a parity tolerance is exceeded.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from instancevg import bundled
+from instancevg.data.datasets import available_benchmarks, get_benchmark, open_dataset
+from instancevg.data.synthetic import generate
+from instancevg.io import write_text_atomic
+
+from .parity import compare_split, html_summary, markdown_summary
+from .report import build_report, write_report
+
+PLUGIN_LIBRARY_ENV = "INSTANCEVG_PLUGINS"
+DEFAULT_PLUGIN_LIBRARY = Path("build/plugins/libinstancevg_plugins.so")
+
+
+def tensorrt_unavailable_reason(plugin_library: Path) -> str | None:
+    """Why the tensorrt backend cannot run here, or None when it can."""
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return "TensorRT's Python package is not installed"
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return "no CUDA GPU visible to torch"
+    except ImportError:
+        return "torch is not installed"
+    if not plugin_library.is_file():
+        return f"plugin library {plugin_library} not built (cmake -S plugins -B build/plugins; set ${PLUGIN_LIBRARY_ENV})"
+    return None
+
+
+def run_demo(output: str | Path, num_images: int = 32, seed: int = 0, batch_size: int = 4,
+             max_samples: int | None = None, progress: bool = True) -> dict:
+    from export.exporter import export_onnx
+    from export.options import ExportOptions
+
+    from .backends.onnxruntime import OnnxRuntimeBackend
+    from .backends.pytorch import PyTorchBackend
+
+    output = Path(output)
+    checkpoint = bundled.default_checkpoint("tiny")
+    random_weights = checkpoint is None
+    print(f"[1/4] synthetic data -> {output / 'data'}", flush=True)
+    generate(str(output / "data"), num_images=num_images, seed=seed)
+    print("[2/4] exporting the bundled tiny model" + (" (no bundled checkpoint: random weights)" if random_weights
+                                                      else f" ({checkpoint.name})"), flush=True)
+    graphs = {}
+    for target in ("tensorrt", "portable"):
+        for fp16 in (False, True):
+            name = f"tiny_{target}_{'fp16' if fp16 else 'fp32'}"
+            graphs[name] = output / "models" / f"{name}.onnx"
+            export_onnx(graphs[name], "tiny", ExportOptions(target=target, fp16=fp16), checkpoint=checkpoint,
+                        random_weights=random_weights, log=None)
+            print(f"      {graphs[name]} (verified)", flush=True)
+    reference = PyTorchBackend.from_files("tiny", checkpoint, None, "cpu", random_weights)
+    candidates = {f"onnxruntime {p}": OnnxRuntimeBackend(graphs[f"tiny_portable_{p}"]) for p in ("fp32", "fp16")}
+    plugin_library = Path(os.environ.get(PLUGIN_LIBRARY_ENV, DEFAULT_PLUGIN_LIBRARY))
+    skipped = tensorrt_unavailable_reason(plugin_library)
+    if skipped is None:
+        from engines.build import build_engine
+
+        from .backends.tensorrt import TensorRTBackend
+
+        for p in ("fp32", "fp16"):
+            engine = output / "models" / f"tiny_tensorrt_{p}.engine"
+            build_engine(graphs[f"tiny_tensorrt_{p}"], engine, plugin_library)
+            candidates[f"tensorrt {p}"] = TensorRTBackend(engine, plugins=str(plugin_library))
+    print("[3/4] evaluating " + ", ".join(candidates) + " against pytorch"
+          + (f" (tensorrt skipped: {skipped})" if skipped else ""), flush=True)
+    found = available_benchmarks(str(output / "data"))
+    sections, all_results = [], []
+    for label, candidate in candidates.items():
+        results = []
+        for name in found:
+            benchmark = get_benchmark(name)
+            for split in benchmark.splits:
+                dataset = open_dataset(name, split, str(output / "data"))
+                results.append(compare_split(candidate, reference, dataset, benchmark.metrics, None, batch_size,
+                                             0, progress, max_samples))
+        sections.append((label, results))
+        all_results += results
+    print("[4/4] parity report", flush=True)
+    markdown = "".join(f"## {label} vs pytorch\n\n{markdown_summary(results)}\n" for label, results in sections)
+    page = "".join(html_summary(results, f"{label} vs pytorch") for label, results in sections)
+    passed = not any(r.violations for r in all_results)
+    report = build_report([], suite="paper", data_root=str(output / "data"), backend="demo", config="tiny",
+                          checkpoint=str(checkpoint) if checkpoint else None, random_weights=random_weights,
+                          graphs={k: str(v) for k, v in graphs.items()}, tensorrt_skipped=skipped,
+                          parity={label: [r.to_json() for r in results] for label, results in sections},
+                          passed=passed)
+    report.pop("results")
+    write_report(output / "parity.json", report)
+    write_text_atomic(output / "parity.md", markdown)
+    write_text_atomic(output / "parity.html", page)
+    print(markdown)
+    print(f"parity: {'PASSED' if passed else 'FAILED'}; reports in {output}/parity.json, parity.md, parity.html")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="instancevg-demo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--output", "-o", default="instancevg-demo", help="output folder (default: ./instancevg-demo)")
+    p.add_argument("--num-images", type=int, default=32, help="synthetic images (default 32)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--max-samples", type=int, help="evaluate only the first N samples of each split")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        report = run_demo(args.output, args.num_images, args.seed, args.batch_size, args.max_samples,
+                          not args.no_progress)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"instancevg-demo: error: {exc}", file=sys.stderr)
+        return 2
+    return 0 if report["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
