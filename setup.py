@@ -31,6 +31,7 @@ setup(
     entry_points={
         "console_scripts": [
             "instancevg-predict=instancevg.cli.predict:main",
+            "instancevg-train=instancevg.cli.train:main",
             "instancevg-convert=instancevg.cli.convert:main",
             "instancevg-synthetic=instancevg.cli.make_synthetic:main",
             "instancevg-eval=evaluation.cli:main",

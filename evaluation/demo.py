@@ -31,7 +31,7 @@ DEFAULT_PLUGIN_LIBRARY = Path("build/plugins/libinstancevg_plugins.so")
 def tensorrt_unavailable_reason(plugin_library: Path) -> str | None:
     """Why the tensorrt backend cannot run here, or None when it can."""
     try:
-        import tensorrt  # noqa: F401
+        import tensorrt  # noqa: F401  (availability check)
     except ImportError:
         return "TensorRT's Python package is not installed"
     try:

@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
 from instancevg.data.masks import encode_mask
 from instancevg.structures import Prediction

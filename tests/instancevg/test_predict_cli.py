@@ -10,11 +10,20 @@ from instancevg.cli.predict import main
 
 
 def test_refuses_without_checkpoint_unless_random_weights(tmp_path, capsys):
-    if bundled.default_checkpoint("tiny") is not None:
-        pytest.skip("a tiny checkpoint is bundled: the command has a default")
-    assert main(["-o", str(tmp_path / "p")]) == 2
+    # gres-base has no bundled checkpoint: the command must refuse rather than run random weights
+    args = ["--config", "gres-base", "--tokenizer", str(bundled.TINY_TOKENIZER), "-o", str(tmp_path / "p")]
+    assert main(args) == 2
     assert "--random-weights" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_bundled_checkpoint_is_the_default_and_finds_the_sample_targets(tmp_path):
+    assert bundled.default_checkpoint("tiny") is not None
+    assert main(["-o", str(tmp_path / "pred")]) == 0
+    record = json.loads((tmp_path / "pred.json").read_text())
+    assert record["random_weights"] is False and record["checkpoint"].endswith("tiny.pth")
+    # the bundled sample names two shapes ("all orange shapes"): the trained model selects two queries
+    assert sum(q["selected"] for q in record["queries"]) == json.loads(bundled.SAMPLE_META.read_text())["targets"]
 
 
 def test_writes_png_and_json_on_the_bundled_sample(tmp_path):

@@ -1,0 +1,169 @@
+"""``instancevg-train``: train (or fine-tune) InstanceVG as the official code does, on one process or under
+``torchrun`` (DDP: gloo on CPU, nccl on CUDA).
+
+    instancevg-train --config gres-base --dataset grefcoco --data-root DATA \\
+        --pretrained-beit3 beit3_base_patch16_224.pth --tokenizer beit3.spm --work-dir runs/gres-base
+    torchrun --nproc_per_node 8 -m instancevg.cli.train --config gres-base ...   (same arguments)
+
+Defaults follow the official config of the dataset's family (gRefCOCO / Ref-ZOM / R-RefCOCO: 10 epochs,
+warm-up 1, decay x0.1 at 7; RefCOCO: 20 epochs, warm-up 3, decay at 15), batch 16 per process, lr 5e-4
+(BEiT-3 encoder: lr / 10), grad-norm clip 0.15, seed 6666. After every epoch the model is evaluated on
+--eval-split with the official metrics (sharded over the processes under torchrun), ``latest.pth`` and the
+best checkpoints are written (rank 0, official format) and a line goes to ``metrics.jsonl``.
+``--resume WORK_DIR/latest.pth`` continues a run exactly. Every input is checked (config, dataset, files, work dir, pretrained weights) before
+training starts.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .. import bundled
+from ..config import PRESETS
+
+# official checkpoint selection per family: (file, "evaluator/metric")
+BEST_METRICS = {
+    "grefcoco": (("det_best.pth", "grec/F1score"), ("segm_best.pth", "gres/cIoU")),
+    "refzom": (("det_best.pth", "refzom/mIoU"), ("segm_best.pth", "refzom/Acc")),
+    "refcoco": (("det_best.pth", "rec/Pr@0.5"), ("segm_best.pth", "res/mIoU")),
+    "rrefcoco": (),  # the official run keeps latest.pth only
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="instancevg-train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", required=True, choices=sorted(PRESETS), help="model preset")
+    p.add_argument("--data-root", required=True, help="data root holding the dataset (either format)")
+    p.add_argument("--dataset", required=True, help="benchmark to train on (grefcoco, refcoco, refzom, ...)")
+    p.add_argument("--split", help="training split (default: the benchmark's train split)")
+    p.add_argument("--format", default="auto", choices=("auto", "unified", "original"),
+                   help="annotation format (default auto)")
+    p.add_argument("--pretrained-beit3", help="official BEiT-3 weights (e.g. beit3_base_patch16_224.pth)")
+    p.add_argument("--load-from", help="initialise from an InstanceVG checkpoint (fine-tuning; not a resume)")
+    p.add_argument("--tokenizer", help="SentencePiece model (beit3.spm); default: bundled for tiny")
+    p.add_argument("--work-dir", help="output folder (default: work_dirs/<config>-<dataset>)")
+    p.add_argument("--epochs", type=int, help="epochs (default: official for the family, 10 or 20)")
+    p.add_argument("--warmup-epochs", type=int, help="warm-up epochs (default: official, 1 or 3)")
+    p.add_argument("--decay-epochs", type=int, nargs="*",
+                   help="epochs (1-based) from which the lr is multiplied by 0.1 (default: official, 7 or 15)")
+    p.add_argument("--batch-size", type=int, default=16, help="batch size per process (default 16)")
+    p.add_argument("--lr", type=float, default=5e-4, help="learning rate of the head (default 5e-4)")
+    p.add_argument("--lr-vis-enc", type=float, help="learning rate of the BEiT-3 encoder (default lr / 10)")
+    p.add_argument("--grad-clip", type=float, default=0.15, help="gradient L2-norm clip, 0 = off (default 0.15)")
+    p.add_argument("--resume", help="continue a run from its latest.pth (exact: optimizer, schedule, RNG)")
+    p.add_argument("--amp", action="store_true",
+                   help="mixed precision (float16 + grad scaling on CUDA, bfloat16 on CPU); losses stay float32")
+    p.add_argument("--seed", type=int, default=6666, help="seed (default 6666, official)")
+    p.add_argument("--workers", type=int, default=2, help="data-loading workers per process (default 2)")
+    p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    p.add_argument("--threads", type=int, help="torch CPU threads per process (default: torch's choice)")
+    p.add_argument("--eval-split", help="split evaluated after each epoch (default: the benchmark's first "
+                                        "evaluation split); 'none' disables evaluation")
+    p.add_argument("--eval-batch-size", type=int, default=16, help="evaluation batch size (default 16)")
+    p.add_argument("--train-limit", type=int, help="use only the first N training samples (smoke tests)")
+    p.add_argument("--log-interval", type=int, default=10, help="steps per metrics.jsonl line (default 10)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def make_evaluate_fn(dataset, metrics: tuple[str, ...], tokenizer, device, batch_size: int):
+    """The per-epoch evaluation callback: the evaluation runner on ``dataset`` (imported here, lazily,
+    so that the instancevg library never depends on the evaluation stage)."""
+    from evaluation.backends import PyTorchBackend
+    from evaluation.runner import evaluate_split
+
+    def evaluate(model):
+        backend = PyTorchBackend(model, tokenizer, post=None, device=str(device))
+        return evaluate_split(backend, dataset, metrics, batch_size=batch_size, workers=0, progress=False).metrics
+
+    return evaluate
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Check every input, build everything, train; returns the last evaluation metrics."""
+    import torch
+
+    from ..checkpoint import load_beit3_pretrained, load_checkpoint
+    from ..config import get_config
+    from ..data.datasets import get_benchmark, open_dataset
+    from ..data.tokenizer import Tokenizer
+    from ..model import build_model
+    from .. import distributed
+    from ..training.data import GroundingTrainSet
+    from ..training.schedule import OFFICIAL_SCHEDULES
+    from ..training.trainer import TrainConfig, Trainer, check_work_dir, seed_everything
+
+    # ---- cheap checks first: nothing is built before every input is known to be usable
+    cfg = get_config(args.config)
+    benchmark = get_benchmark(args.dataset)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    epochs, warmup, decay = OFFICIAL_SCHEDULES[benchmark.family]
+    train_cfg = TrainConfig(
+        epochs=args.epochs or epochs, batch_size=args.batch_size, lr=args.lr, lr_vis_enc=args.lr_vis_enc,
+        warmup_epochs=warmup if args.warmup_epochs is None else args.warmup_epochs,
+        decay_steps=tuple(decay if args.decay_epochs is None else args.decay_epochs), grad_clip=args.grad_clip,
+        seed=args.seed, workers=args.workers, amp=args.amp, log_interval=args.log_interval,
+        progress=not args.no_progress, best_metrics=BEST_METRICS[benchmark.family])
+    for name in ("pretrained_beit3", "load_from", "resume"):
+        path = getattr(args, name)
+        if path is not None and not Path(path).is_file():
+            raise FileNotFoundError(f"--{name.replace('_', '-')} {path}: file not found")
+    tokenizer_path = args.tokenizer or bundled.default_tokenizer(cfg.name)
+    if tokenizer_path is None:
+        raise ValueError(f"config {cfg.name!r} needs --tokenizer (BEiT-3's SentencePiece model beit3.spm)")
+    tokenizer = Tokenizer(tokenizer_path, cfg.max_tokens)
+    if tokenizer.vocab_size > cfg.encoder.vocab_size:
+        raise ValueError(f"tokenizer {tokenizer_path} emits {tokenizer.vocab_size} ids but config {cfg.name!r} "
+                         f"embeds only {cfg.encoder.vocab_size}")
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    work_dir = Path(args.work_dir or Path("work_dirs") / f"{cfg.name}-{benchmark.name}")
+    distributed.init_distributed(device)
+    device = distributed.local_device(device)
+    if distributed.is_main_process():
+        check_work_dir(work_dir)
+
+    train_samples = open_dataset(benchmark.name, args.split or benchmark.train_split, args.data_root, args.format)
+    if args.train_limit:
+        train_samples = [train_samples[i] for i in range(min(args.train_limit, len(train_samples)))]
+    eval_split = args.eval_split or benchmark.splits[0]
+    evaluate_fn = None
+    if eval_split.lower() != "none":
+        eval_samples = open_dataset(benchmark.name, eval_split, args.data_root, args.format)
+        evaluate_fn = make_evaluate_fn(eval_samples, benchmark.metrics, tokenizer, device, args.eval_batch_size)
+
+    seed_everything(train_cfg.seed)  # same seed on every process (official): identical initial weights
+    model = build_model(cfg)
+    if args.pretrained_beit3:
+        load_beit3_pretrained(model, args.pretrained_beit3)  # raises CheckpointMismatchError when it does not fit
+    if args.load_from:
+        load_checkpoint(model, args.load_from)
+    train_set = GroundingTrainSet(train_samples, tokenizer, cfg.image_size, seed=train_cfg.seed)
+    trainer = Trainer(model, train_set, train_cfg, work_dir, device, evaluate_fn)
+    if args.resume:
+        trainer.resume(args.resume)
+    try:
+        return trainer.fit()
+    finally:
+        distributed.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from ..data.datasets import DatasetError
+
+    try:
+        run(args)
+    except (ValueError, FileNotFoundError, PermissionError, DatasetError) as exc:
+        rank = os.environ.get("RANK")
+        prefix = f"instancevg-train (rank {rank})" if rank not in (None, "0") else "instancevg-train"
+        print(f"{prefix}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

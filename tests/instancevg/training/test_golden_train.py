@@ -1,0 +1,118 @@
+"""Golden equivalence of the training losses with the official ``forward_train``
+(../shared/facts/golden/golden_gres_base_train.npz): gres-base with the golden weights, eval-mode forward
+(as the golden was made), the golden's hand-made targets.
+
+Tolerances (golden_gres_base_train.md): matching indices exact; cost matrices and every loss term
+relative 1e-4 (the md says ~1e-5 is reachable, 1e-4 safe).
+"""
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from instancevg.checkpoint import load_checkpoint
+from instancevg.config import get_config
+from instancevg.model import build_model
+from instancevg.training.losses import InstanceVGCriterion, attention_map_target
+from instancevg.training.targets import make_targets
+
+from ...conftest import facts_dir, golden_dir
+
+GOLDEN = golden_dir()
+FACTS = facts_dir()
+TRAIN_NPZ = GOLDEN / "golden_gres_base_train.npz" if GOLDEN is not None else None
+pytestmark = pytest.mark.skipif(
+    GOLDEN is None or FACTS is None or not TRAIN_NPZ.is_file(),
+    reason="training golden not found (set INSTANCEVG_GOLDEN_DIR / INSTANCEVG_FACTS_DIR or place ../shared)")
+REL = 1e-4
+SIZE = 320
+
+# our term name -> golden array name
+RAW_DETR_TERMS = {f"loss_{kind}{suffix}": f"detr_raw_loss_{kind}{suffix}"
+                  for kind in ("class", "bbox", "giou") for suffix in ("", "_0", "_1")}
+MASK_TERMS = {name: name for name in ("part_pos_dice", "part_pos_bce", "part_neg_dice", "part_neg_bce",
+                                      "global_dice", "global_bce", "attn_dice", "attn_bce", "loss_part_mask",
+                                      "loss_label_nt", "loss_mask", "loss_det")}
+MASK_TERMS["exist_ce"] = "nt_ce"
+
+
+@pytest.fixture(scope="module")
+def run():
+    spec = importlib.util.spec_from_file_location("make_weights", GOLDEN / "make_weights.py")
+    make_weights = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_weights)
+    keys = make_weights.load_key_list(FACTS / "official_state_dict_gres_base.json")
+    state = make_weights.make_state_dict(keys)
+    checksums = json.loads((GOLDEN / "weights_checksums.json").read_text())
+    assert make_weights.sha256_of(state["head.class_embed.2.weight"]) == \
+        checksums["head.class_embed.2.weight"]["sha256"], "weight recipe differs"
+    model = build_model(get_config("gres-base")).eval()  # eval mode: the golden has no dropout
+    load_checkpoint(model, {"state_dict": state})
+    base = np.load(GOLDEN / "golden_gres_base.npz")
+    train = np.load(TRAIN_NPZ)
+    with torch.no_grad():
+        outputs = model.forward_all(torch.from_numpy(base["input_image"]), torch.from_numpy(base["input_text_ids"]),
+                                    torch.from_numpy(base["input_text_pad_mask"]))
+    targets = make_targets(
+        boxes_xyxy=[train["gt_boxes_xyxy_s0"], np.zeros((0, 4), np.float32)],
+        instance_masks=[train["gt_instance_masks_s0"], np.zeros((0, SIZE, SIZE), np.uint8)],
+        union_masks=list(train["gt_union_mask"]), empty=[bool(e) for e in train["gt_is_empty"]], size=SIZE)
+    criterion = InstanceVGCriterion(model.cfg.loss)
+    with torch.no_grad():
+        losses = criterion(outputs, targets)
+    return train, outputs, targets, criterion, losses
+
+
+def assert_close(name, ours, ref, rel=REL):
+    ours = np.asarray(ours, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    assert ours.shape == ref.shape, f"{name}: shape {ours.shape} != golden {ref.shape}"
+    err = np.abs(ours - ref).max()
+    assert err <= rel * max(np.abs(ref).max(), 1e-12), f"{name}: ours {ours} vs golden {ref} (error {err:.3e})"
+
+
+def test_targets_match_official_preparation(run):
+    train, _, targets, _, _ = run
+    assert_close("gt_boxes_cxcywh_norm_s0", targets.boxes[0].numpy(), train["gt_boxes_cxcywh_norm_s0"], rel=1e-6)
+    assert targets.boxes[1].shape == (0, 4)
+    assert targets.is_empty.tolist() == train["gt_is_empty"].tolist()
+    grid = attention_map_target(targets.union_masks, 20)
+    assert np.array_equal(grid.numpy().astype(np.uint8), train["attn_map_target_20"])
+
+
+@pytest.mark.parametrize("layer,prefix", [(2, "match_final"), (0, "match_aux0"), (1, "match_aux1")])
+def test_matching_equals_official(run, layer, prefix):
+    train, outputs, targets, criterion, losses = run
+    costs = criterion.matcher.cost_matrices(outputs["class_logits_per_layer"][layer],
+                                            outputs["boxes_per_layer"][layer], outputs["points"], targets.boxes)
+    assert_close(f"{prefix}_cost_s0", costs[0].numpy(), train[f"{prefix}_cost_s0"])
+    assert costs[1].shape == (10, 0)
+    query_index, gt_index = losses.matches[layer][0]
+    assert query_index.tolist() == train[f"{prefix}_pred_index_s0"].tolist()
+    assert gt_index.tolist() == train[f"{prefix}_gt_index_s0"].tolist()
+    assert losses.matches[layer][1][0].numel() == 0
+
+
+def test_num_boxes(run):
+    train, _, _, _, losses = run
+    assert losses.num_boxes == float(train["num_boxes"])
+
+
+@pytest.mark.parametrize("ours,golden", sorted(RAW_DETR_TERMS.items()) + sorted(MASK_TERMS.items()))
+def test_loss_term_equals_official(run, ours, golden):
+    train, _, _, _, losses = run
+    assert_close(ours, losses.terms[ours].item(), train[golden])
+
+
+def test_weighted_detr_terms_and_total(run):
+    train, _, _, criterion, losses = run
+    cfg = criterion.cfg
+    weights = {"loss_class": cfg.loss_class, "loss_bbox": cfg.loss_bbox, "loss_giou": cfg.loss_giou}
+    for name, weight in weights.items():
+        assert_close(name, weight * losses.terms[name].item(), train[f"detr_weighted_{name}"])
+        for aux in ("_0", "_1"):  # auxiliary layers keep weight 1
+            assert_close(name + aux, losses.terms[name + aux].item(), train[f"detr_weighted_{name}{aux}"])
+    total = float(train["loss_det"] + train["loss_mask"] + train["loss_label_nt"])
+    assert_close("loss", losses.total.item(), total)
