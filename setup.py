@@ -34,6 +34,7 @@ setup(
             "instancevg-train=instancevg.cli.train:main",
             "instancevg-convert=instancevg.cli.convert:main",
             "instancevg-synthetic=instancevg.cli.make_synthetic:main",
+            "instancevg-export=export.cli:main",
             "instancevg-eval=evaluation.cli:main",
             "instancevg-build-engine=engines.cli:main",
             "instancevg-bench=evaluation.bench:main",

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .. import ops
-from .layers import FFN, MLP, ResidualAttention, sine_position_embedding
+from .layers import FFN, MLP, LayerNorm, ResidualAttention, sine_position_embedding
 
 
 class T2IDecoderLayer(nn.Module):
@@ -17,7 +17,7 @@ class T2IDecoderLayer(nn.Module):
         self.attentions = nn.ModuleList([ResidualAttention(dim, heads, dropout),
                                          ResidualAttention(dim, heads, dropout)])
         self.ffns = nn.ModuleList([FFN(dim, ffn_dim, dropout)])
-        self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(3))
+        self.norms = nn.ModuleList(LayerNorm(dim) for _ in range(3))
 
     def forward(self, query, query_pos, memory, memory_pos, capture=None):
         x, _ = self.attentions[0](query, query, query, query_pos, query_pos)
@@ -36,7 +36,7 @@ class T2IDecoder(nn.Module):
     def __init__(self, dim: int, heads: int, ffn_dim: int, dropout: float):
         super().__init__()
         self.layers = nn.ModuleList([T2IDecoderLayer(dim, heads, ffn_dim, dropout)])
-        self.post_norm_layer = nn.LayerNorm(dim)
+        self.post_norm_layer = LayerNorm(dim)
 
     def forward(self, query, query_pos, memory, memory_pos, capture=None):
         x, attn_map = self.layers[0](query, query_pos, memory, memory_pos, capture)
@@ -64,10 +64,15 @@ class AQSM(nn.Module):
             text_feat: F_t [B, L, C]; text_pad_mask: [B, L] bool (True = padding);
             img_feat: F_v [B, C, h, w]. ``text_index`` / ``point_index`` [B, N] override the selections.
         Returns:
-            queries [B, N, C], points [B, N, 2] (x, y) in [0, 1], global attention map [B, h, w]
-            (probabilities, before the sigmoid), point indices [B, N].
+            queries [B, N, C] (img_feat's type), points [B, N, 2] float32 (x, y) in [0, 1], global
+            attention map [B, h, w] float32 (probabilities, before the sigmoid), point indices [B, N].
         """
         B, C, h, w = img_feat.shape
+        # AQSM runs in the type of its own weights: FP16 graphs keep them float32, so the text filter,
+        # the attention logits -> softmax -> max -> sigmoid -> selection path and the query MLP stay
+        # float32 (FACTS.md §1 NOTE); the queries go back to the caller's type.
+        out_dtype, dtype = img_feat.dtype, self.mlp.layers[0].weight.dtype
+        text_feat, img_feat = text_feat.to(dtype), img_feat.to(dtype)
         index, valid = ops.text_token_indices(text_feat, text_pad_mask, self.num_queries)
         if text_index is not None:
             index = text_index
@@ -94,4 +99,4 @@ class AQSM(nn.Module):
                            t2i_key_pos_embed=memory_pos, t2i_queries=text_queries, t2i_cross_attn_map=attn,
                            global_attn_map=global_map, point_index=point_index, points_xy=points,
                            aqsm_queries=queries)
-        return queries, points.to(queries.dtype), global_map, point_index
+        return queries.to(out_dtype), points, global_map, point_index

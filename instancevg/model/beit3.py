@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import EncoderConfig
-from .layers import DropPath
+from .layers import DropPath, LayerNorm
 
 
 class Multiway(nn.Module):
@@ -40,7 +40,7 @@ class MultiwayAttention(nn.Module):
         self.v_proj = Multiway(nn.Linear(dim, dim))
         self.q_proj = Multiway(nn.Linear(dim, dim))
         self.out_proj = Multiway(nn.Linear(dim, dim))
-        self.inner_attn_ln = Multiway(nn.LayerNorm(dim, eps=eps))
+        self.inner_attn_ln = Multiway(LayerNorm(dim, eps=eps))
 
     def forward(self, x: torch.Tensor, key_padding_mask: torch.Tensor, split: int) -> torch.Tensor:
         """x [B, T, C]; key_padding_mask [B, T] bool (True = ignore)."""
@@ -63,7 +63,7 @@ class FeedForward(nn.Module):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
         self.fc2 = nn.Linear(hidden, dim)
-        self.ffn_layernorm = nn.LayerNorm(hidden, eps=eps)
+        self.ffn_layernorm = LayerNorm(hidden, eps=eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.ffn_layernorm(F.gelu(self.fc1(x).float()).type_as(x)))
@@ -73,9 +73,9 @@ class EncoderLayer(nn.Module):
     def __init__(self, cfg: EncoderConfig, drop_path: float):
         super().__init__()
         self.self_attn = MultiwayAttention(cfg.embed_dim, cfg.heads, cfg.layernorm_eps)
-        self.self_attn_layer_norm = Multiway(nn.LayerNorm(cfg.embed_dim, eps=cfg.layernorm_eps))
+        self.self_attn_layer_norm = Multiway(LayerNorm(cfg.embed_dim, eps=cfg.layernorm_eps))
         self.ffn = Multiway(FeedForward(cfg.embed_dim, cfg.ffn_dim, cfg.layernorm_eps))
-        self.final_layer_norm = Multiway(nn.LayerNorm(cfg.embed_dim, eps=cfg.layernorm_eps))
+        self.final_layer_norm = Multiway(LayerNorm(cfg.embed_dim, eps=cfg.layernorm_eps))
         self.drop_path = DropPath(drop_path)
 
     def forward(self, x, key_padding_mask, split):
@@ -102,7 +102,7 @@ class Encoder(nn.Module):
         self.embed_positions = PositionTables(num_patches + 3, cfg.max_text_positions, cfg.embed_dim)
         rates = [cfg.drop_path_rate * i / max(cfg.layers - 1, 1) for i in range(cfg.layers)]  # linear schedule
         self.layers = nn.ModuleList(EncoderLayer(cfg, rate) for rate in rates)
-        self.layer_norm = Multiway(nn.LayerNorm(cfg.embed_dim, eps=cfg.layernorm_eps))
+        self.layer_norm = Multiway(LayerNorm(cfg.embed_dim, eps=cfg.layernorm_eps))
 
 
 class VisionEmbedding(nn.Module):

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .. import ops
-from .layers import FFN, ResidualAttention
+from .layers import FFN, LayerNorm, ResidualAttention
 
 
 class MSDeformAttn(nn.Module):
@@ -50,8 +50,11 @@ class MSDeformAttn(nn.Module):
         offsets = self.sampling_offsets(query).view(B, N, self.heads, self.levels, self.points, 2)
         weights = self.attention_weights(query).view(B, N, self.heads, self.levels * self.points)
         weights = weights.softmax(-1).view(B, N, self.heads, self.levels, self.points)
-        normalizer = torch.tensor([[w, h] for h, w in level_shapes], dtype=x.dtype, device=x.device)
-        locations = reference[:, :, None, None, None, :] + offsets / normalizer[None, None, None, :, None, :]
+        # sampling locations are computed in float32 (reference is float32) and handed to the op in
+        # the value's type: FP16 graphs feed the MSDeformAttn node FP16 (plugin node contract)
+        normalizer = torch.tensor([[w, h] for h, w in level_shapes], dtype=torch.float32, device=x.device)
+        locations = reference[:, :, None, None, None, :] + offsets.float() / normalizer[None, None, None, :, None, :]
+        locations = locations.to(value.dtype)
         starts, total = [], 0
         for h, w in level_shapes:
             starts.append(total)
@@ -70,7 +73,7 @@ class DeformableDecoderLayer(nn.Module):
         self.attentions = nn.ModuleList([ResidualAttention(dim, heads, dropout),
                                          MSDeformAttn(dim, heads, levels, points, dropout)])
         self.ffns = nn.ModuleList([FFN(dim, ffn_dim, dropout)])
-        self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(3))
+        self.norms = nn.ModuleList(LayerNorm(dim) for _ in range(3))
 
     def forward(self, x, query_pos, memory, reference, level_shapes, capture=None):
         x, _ = self.attentions[0](x, x, x, query_pos, query_pos)
@@ -116,7 +119,8 @@ class DeformableTransformer(nn.Module):
         Returns the per-layer states [layers, B, N, C] and the reference points [B, N, 2]."""
         level_shapes = [tuple(f.shape[-2:]) for f in levels]
         memory = torch.cat([f.flatten(2).transpose(1, 2) for f in levels], dim=1)
-        reference = self.reference_points(query_pos).sigmoid() + points
+        # float32 reference points (FP16 policy): box decoding and sampling locations build on them
+        reference = self.reference_points(query_pos).float().sigmoid() + points.float()
         states, x = [], queries
         for layer in self.decoder.layers:
             x = layer(x, query_pos, memory, reference, level_shapes, capture)

@@ -83,7 +83,7 @@ class InstanceVGHead(nn.Module):
         levels = self.neck(f_v)
         queries, points, global_map, point_index = self.query_generation(
             f_t, text_pad_mask, f_v, capture, text_index, point_index)
-        query_pos = self.query_pos_embedding(points)
+        query_pos = self.query_pos_embedding(points.to(f_v.dtype))
         states, reference = self.decoder_transformer(levels, queries, query_pos, points, capture)
         ref_logit = inverse_sigmoid(reference)
         ref_logit = torch.cat([ref_logit, torch.zeros_like(ref_logit)], dim=-1)
@@ -93,11 +93,12 @@ class InstanceVGHead(nn.Module):
             boxes_raw.append(self.bbox_embed[layer_index](state))
         class_logits = torch.stack(class_logits)
         boxes_raw = torch.stack(boxes_raw)
-        boxes = (boxes_raw + ref_logit).sigmoid()
+        boxes = (boxes_raw.float() + ref_logit).sigmoid()  # box decoding in float32 (FP16 policy)
         s_global = self.unet_decoder(*levels)
         instance_masks = torch.einsum("bqc,bchw->bqhw", states[-1], s_global)
         global_masks = self.seg_branch(s_global)
-        exist_logits = self.nt_embed(s_global.flatten(2).transpose(1, 2)).mean(1)
+        # the mean over every pixel of S_global accumulates in float32 (FP16 policy)
+        exist_logits = self.nt_embed(s_global.flatten(2).transpose(1, 2)).float().mean(1)
         if capture is not None:
             capture.update(F_v=f_v, F_t=f_t, fpn_levels=levels, S_global=s_global, query_pos=query_pos,
                            dec_layer_out=states, box_raw_per_layer=boxes_raw)

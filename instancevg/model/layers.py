@@ -24,7 +24,22 @@ class MLP(nn.Module):
         return x
 
 
-class LayerNorm2d(nn.LayerNorm):
+class LayerNorm(nn.LayerNorm):
+    """nn.LayerNorm whose statistics are float32 whatever the input type (the FP16 policy of
+    ARCHITECTURE.md): reduced-precision inputs are normalised in float32 and the result returned in the
+    input type. Identical to nn.LayerNorm on float32 inputs (same keys, same numerics)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        native = x.dtype == torch.float32 and (self.weight is None or self.weight.dtype == torch.float32)
+        # under autocast (mixed-precision training) layer_norm already runs in float32: keep its behaviour
+        if native or torch.is_autocast_enabled(x.device.type):
+            return super().forward(x)
+        weight = None if self.weight is None else self.weight.float()
+        bias = None if self.bias is None else self.bias.float()
+        return F.layer_norm(x.float(), self.normalized_shape, weight, bias, self.eps).to(x.dtype)
+
+
+class LayerNorm2d(LayerNorm):
     """LayerNorm over the channels of an NCHW map (eps 1e-5, as mmcv's build_norm_layer sets it)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -6,11 +6,35 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from .export_target import PLUGIN_DOMAIN, emit_plugin_nodes, plugin_attributes
+
 
 def _level_shapes(spatial_shapes: torch.Tensor | Sequence[Sequence[int]]) -> list[tuple[int, int]]:
     if isinstance(spatial_shapes, torch.Tensor):
         spatial_shapes = spatial_shapes.tolist()
     return [(int(h), int(w)) for h, w in spatial_shapes]
+
+
+def _level_starts(shapes: list[tuple[int, int]]) -> list[int]:
+    starts = [0]
+    for h, w in shapes[:-1]:
+        starts.append(starts[-1] + h * w)
+    return starts
+
+
+def _plugin_node(value: torch.Tensor, shapes: list[tuple[int, int]], sampling_locations: torch.Tensor,
+                 attention_weights: torch.Tensor) -> torch.Tensor:
+    """One ``instancevg::MSDeformAttn`` node (the plugin node contract): the index inputs are int32
+    constants, since TensorRT's parser passes INT64 to custom plugins unconverted (FACTS.md §4)."""
+    B, _, M, D = value.shape
+    Q = sampling_locations.shape[1]
+    spatial_shapes = torch.tensor(shapes, dtype=torch.int32, device=value.device)
+    level_start_index = torch.tensor(_level_starts(shapes), dtype=torch.int32, device=value.device)
+    return torch.onnx.ops.symbolic(
+        f"{PLUGIN_DOMAIN}::MSDeformAttn",
+        (value, spatial_shapes, level_start_index, sampling_locations.to(value.dtype),
+         attention_weights.to(value.dtype)),
+        plugin_attributes(), dtype=value.dtype, shape=(B, Q, M * D), version=1)
 
 
 def ms_deform_attn(value: torch.Tensor, spatial_shapes, level_start_index, sampling_locations: torch.Tensor,
@@ -28,17 +52,20 @@ def ms_deform_attn(value: torch.Tensor, spatial_shapes, level_start_index, sampl
 
     Returns:
         [B, Q, M * D], channel m * D + d.
+
+    ONNX export: one ``MSDeformAttn`` custom node for the tensorrt target (``export_target``), else
+    the decomposition below (one GridSample per level), which is also the eager reference.
     """
     shapes = _level_shapes(spatial_shapes)
     B, S, M, D = value.shape
     _, Q, _, L, P, _ = sampling_locations.shape
     if len(shapes) != L or sum(h * w for h, w in shapes) != S:
         raise ValueError(f"spatial_shapes {shapes} do not match value [S={S}] and {L} sampling levels")
+    if emit_plugin_nodes():
+        return _plugin_node(value, shapes, sampling_locations, attention_weights)
     if isinstance(level_start_index, torch.Tensor) and not torch.jit.is_tracing() \
-            and not torch.compiler.is_compiling():
-        starts = [0]
-        for h, w in shapes[:-1]:
-            starts.append(starts[-1] + h * w)
+            and not torch.compiler.is_compiling() and not torch.onnx.is_in_onnx_export():
+        starts = _level_starts(shapes)
         if level_start_index.tolist() != starts:
             raise ValueError(f"level_start_index {level_start_index.tolist()} != expected {starts}")
     values = value.split([h * w for h, w in shapes], dim=1)

@@ -5,12 +5,26 @@ import math
 
 import torch
 
+from .export_target import PLUGIN_DOMAIN, emit_plugin_nodes, plugin_attributes
+
 
 def points_from_indices(indices: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """Cell centres ((col + 0.5) / w, (row + 0.5) / h) as (x, y) for flat row-major indices [B, N]."""
     rows = torch.div(indices, w, rounding_mode="floor")
     cols = indices - rows * w
     return torch.stack(((cols.float() + 0.5) / w, (rows.float() + 0.5) / h), dim=-1)
+
+
+def _plugin_node(scores: torch.Tensor, num_points: int, w_dist: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One ``instancevg::PointSelect`` node (the plugin node contract): scores [B, h, w] float32 ->
+    indices [B, N] int32, points [B, N, 2] float32; the indices are widened to int64 after the node, as
+    the op's contract (and the model's gather) has them."""
+    B = scores.shape[0]
+    indices, points = torch.onnx.ops.symbolic_multi_out(
+        f"{PLUGIN_DOMAIN}::PointSelect", (scores.float(),),
+        plugin_attributes(num_points=int(num_points), w_dist=float(w_dist)),
+        dtypes=(torch.int32, torch.float32), shapes=((B, num_points), (B, num_points, 2)), version=1)
+    return indices.long(), points
 
 
 def select_points(scores: torch.Tensor, num_points: int, w_dist: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -25,12 +39,17 @@ def select_points(scores: torch.Tensor, num_points: int, w_dist: float) -> tuple
         scores: [B, h, w] float32, s = sigmoid(attention map).
     Returns:
         indices [B, N] int64 (row * w + col) and points [B, N, 2] float32 (x, y) in [0, 1].
+
+    ONNX export: one ``PointSelect`` custom node for the tensorrt target (``export_target``), else this
+    fixed unrolled loop of standard ops (ArgMax, Where, Min, Sqrt, ...).
     """
     if scores.dim() != 3:
         raise ValueError(f"scores must be [B, h, w], got shape {tuple(scores.shape)}")
     B, h, w = scores.shape
     if not 1 <= num_points <= h * w:
         raise ValueError(f"num_points must lie in [1, {h * w}], got {num_points}")
+    if emit_plugin_nodes():
+        return _plugin_node(scores, num_points, w_dist)
     s = scores.reshape(B, h * w).float()
     cells = torch.arange(h * w, device=scores.device)
     rows = torch.div(cells, w, rounding_mode="floor").float()

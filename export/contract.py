@@ -1,0 +1,194 @@
+"""Checks of an exported graph against the contracts of ARCHITECTURE.md: the plugin node contract
+(tensorrt target), standard ops only (portable target), opset and IR version.
+
+Each check returns a list of problems (empty = conforming), so the exporter can report them all at once
+and tests can assert on them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import onnx
+from onnx import TensorProto
+
+from instancevg.config import ModelConfig
+from instancevg.ops.export_target import PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION
+
+from .options import MAX_IR_VERSION, MAX_OPSET, MIN_OPSET
+
+MS_DEFORM_ATTN = "MSDeformAttn"
+POINT_SELECT = "PointSelect"
+PLUGIN_NAMES = (MS_DEFORM_ATTN, POINT_SELECT)
+FLOAT_TYPES = {TensorProto.FLOAT: "float32", TensorProto.FLOAT16: "float16"}
+
+
+@dataclass(frozen=True)
+class ValueType:
+    """Element type and shape (ints for fixed dims, strings for symbolic ones, None if unknown)."""
+
+    elem_type: int
+    shape: tuple | None
+
+    @property
+    def dtype(self) -> str:
+        return onnx.helper.tensor_dtype_to_np_dtype(self.elem_type).name if self.elem_type else "unknown"
+
+
+def value_types(model: onnx.ModelProto) -> dict[str, ValueType]:
+    """Types of every named value of the main graph (inputs, outputs, value_info, initializers)."""
+    types: dict[str, ValueType] = {}
+    graph = model.graph
+    for info in list(graph.input) + list(graph.value_info) + list(graph.output):
+        tensor = info.type.tensor_type
+        shape = (tuple(d.dim_param if d.dim_param else (d.dim_value if d.HasField("dim_value") else None)
+                       for d in tensor.shape.dim) if tensor.HasField("shape") else None)
+        types[info.name] = ValueType(tensor.elem_type, shape)
+    for init in graph.initializer:
+        types[init.name] = ValueType(init.data_type, tuple(init.dims))
+    return types
+
+
+def attributes(node: onnx.NodeProto) -> dict:
+    """Node attributes as python values; strings decoded."""
+    out = {}
+    for attr in node.attribute:
+        value = onnx.helper.get_attribute_value(attr)
+        out[attr.name] = value.decode() if isinstance(value, bytes) else value
+    return out
+
+
+def custom_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
+    """Nodes outside the default ONNX domain (main graph)."""
+    return [n for n in model.graph.node if n.domain not in ("", "ai.onnx")]
+
+
+def check_model_versions(model: onnx.ModelProto, target: str, opset: int | None = None) -> list[str]:
+    """IR version <= MAX_IR_VERSION, default opset in MIN..MAX (and == ``opset`` when given), the plugin
+    domain imported (tensorrt) or no other domain (portable)."""
+    problems = []
+    if model.ir_version > MAX_IR_VERSION:
+        problems.append(f"IR version {model.ir_version} > {MAX_IR_VERSION} (ONNX Runtime 1.31 rejects > 13)")
+    opsets = {o.domain: o.version for o in model.opset_import}
+    default = opsets.get("", opsets.get("ai.onnx"))
+    if default is None or not MIN_OPSET <= default <= MAX_OPSET:
+        problems.append(f"default-domain opset {default} outside {MIN_OPSET}..{MAX_OPSET}")
+    if opset is not None and default != opset:
+        problems.append(f"default-domain opset {default}, requested {opset}")
+    extra = sorted(d for d in opsets if d not in ("", "ai.onnx"))
+    if target == "tensorrt" and opsets.get(PLUGIN_DOMAIN) != 1:
+        problems.append(f"opset_import lacks domain {PLUGIN_DOMAIN!r} version 1")
+    if target == "portable" and extra:
+        problems.append(f"portable graph imports non-standard domains {extra}")
+    if model.functions:
+        problems.append(f"graph carries {len(model.functions)} local functions "
+                        f"({', '.join(sorted({f.name for f in model.functions}))}); expected plain nodes")
+    return problems
+
+
+def check_portable(model: onnx.ModelProto) -> list[str]:
+    """Standard ops only."""
+    return [f"node {n.name!r}: {n.domain}::{n.op_type} is not a standard ONNX op" for n in custom_nodes(model)]
+
+
+def check_plugin_nodes(model: onnx.ModelProto, cfg: ModelConfig, fp16: bool) -> list[str]:
+    """The tensorrt graph against the plugin node contract: one MSDeformAttn per decoder layer and one
+    PointSelect, domain / attributes exactly as specified, int32 index inputs, the documented dtypes
+    (MSDeformAttn in the graph's compute type: FP16 in FP16 graphs; PointSelect float32 in / int32 +
+    float32 out) and static shapes where the contract fixes them."""
+    problems = []
+    types = value_types(model)
+    value_type = TensorProto.FLOAT16 if fp16 else TensorProto.FLOAT
+    counts = {name: 0 for name in PLUGIN_NAMES}
+    for node in custom_nodes(model):
+        where = f"node {node.name!r} ({node.domain}::{node.op_type})"
+        if node.domain != PLUGIN_DOMAIN or node.op_type not in PLUGIN_NAMES:
+            problems.append(f"{where}: unexpected custom node; expected {PLUGIN_DOMAIN}::{'/'.join(PLUGIN_NAMES)}")
+            continue
+        counts[node.op_type] += 1
+        expected_attrs = {"plugin_namespace": PLUGIN_NAMESPACE, "plugin_version": PLUGIN_VERSION}
+        if node.op_type == POINT_SELECT:
+            expected_attrs.update(num_points=cfg.num_queries, w_dist=cfg.w_dist)
+        got = attributes(node)
+        if set(got) != set(expected_attrs):
+            problems.append(f"{where}: attributes {sorted(got)} != {sorted(expected_attrs)}")
+        for key, want in expected_attrs.items():
+            value = got.get(key)
+            if isinstance(want, float):
+                ok = isinstance(value, float) and abs(value - want) <= 1e-7 * max(1.0, abs(want))
+            else:
+                ok = type(value) is type(want) and value == want
+            if key in got and not ok:
+                problems.append(f"{where}: attribute {key}={value!r}, expected {want!r}")
+        if node.op_type == MS_DEFORM_ATTN:
+            L = cfg.num_levels
+            spec = [("value", value_type, None), ("spatial_shapes", TensorProto.INT32, (L, 2)),
+                    ("level_start_index", TensorProto.INT32, (L,)),
+                    ("sampling_locations", value_type, None), ("attention_weights", value_type, None)]
+            outs = [("output", value_type, None)]
+        else:
+            spec = [("scores", TensorProto.FLOAT, None)]
+            outs = [("indices", TensorProto.INT32, None), ("points", TensorProto.FLOAT, None)]
+        problems += _check_io(where, "input", list(node.input), spec, types)
+        problems += _check_io(where, "output", list(node.output), outs, types)
+        if node.op_type == MS_DEFORM_ATTN:
+            problems += _check_level_constants(where, model, node, cfg)
+    want_counts = {MS_DEFORM_ATTN: cfg.decoder_layers, POINT_SELECT: 1}
+    for name, want in want_counts.items():
+        if counts[name] != want:
+            problems.append(f"{counts[name]} {name} nodes, expected {want}")
+    return problems
+
+
+def _check_io(where, kind, names, spec, types) -> list[str]:
+    problems = []
+    if len(names) != len(spec):
+        return [f"{where}: {len(names)} {kind}s, expected {len(spec)} ({', '.join(s[0] for s in spec)})"]
+    for name, (label, elem, shape) in zip(names, spec):
+        vt = types.get(name)
+        if vt is None:
+            problems.append(f"{where}: {kind} {label} ({name!r}) has no type information")
+            continue
+        if vt.elem_type != elem:
+            problems.append(f"{where}: {kind} {label} is {vt.dtype}, expected "
+                            f"{onnx.helper.tensor_dtype_to_np_dtype(elem).name}")
+        if shape is not None and vt.shape != shape:
+            problems.append(f"{where}: {kind} {label} has shape {vt.shape}, expected {shape}")
+    return problems
+
+
+def _check_level_constants(where, model, node, cfg) -> list[str]:
+    """spatial_shapes / level_start_index must be constants equal to the config's FPN levels."""
+    inits = {t.name: t for t in model.graph.initializer}
+    constants = {n.output[0]: n for n in model.graph.node if n.op_type == "Constant"}
+    shapes = [list(hw) for hw in cfg.level_shapes]
+    starts, total = [], 0
+    for h, w in cfg.level_shapes:
+        starts.append(total)
+        total += h * w
+    problems = []
+    for name, want in ((node.input[1], shapes), (node.input[2], starts)):
+        if name in inits:
+            got = onnx.numpy_helper.to_array(inits[name]).tolist()
+        elif name in constants:
+            got = onnx.numpy_helper.to_array(attributes(constants[name])["value"]).tolist()
+        else:
+            problems.append(f"{where}: input {name!r} is not a constant (initializer or Constant node)")
+            continue
+        if got != want:
+            problems.append(f"{where}: input {name!r} = {got}, expected {want}")
+    return problems
+
+
+def describe_custom_nodes(model: onnx.ModelProto) -> list[dict]:
+    """The custom nodes for reports and the sidecar: name, op, attributes, input/output dtypes."""
+    types = value_types(model)
+    described = []
+    for node in custom_nodes(model):
+        def dtype(name):
+            vt = types.get(name)
+            return vt.dtype if vt else "unknown"
+        described.append({"name": node.name, "domain": node.domain, "op_type": node.op_type,
+                          "attributes": attributes(node),
+                          "input_dtypes": [dtype(i) for i in node.input],
+                          "output_dtypes": [dtype(o) for o in node.output]})
+    return described

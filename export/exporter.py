@@ -1,0 +1,267 @@
+"""The export pipeline behind ``instancevg-export``:
+
+    load model -> PyTorch float32 reference on sample inputs -> FP16 policy (--fp16) -> trace to ONNX
+    -> contract checks (onnx.checker, shape inference, plugin nodes / standard ops, opset, IR version)
+    -> verification (ONNX Runtime or onnx.reference) -> write model.onnx + model.json atomically -> report
+
+:func:`build_graph` does everything up to the traced graph, :func:`finish_export` the rest; nothing is
+written before every check and the verification have passed, so a failed export leaves no file behind.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import onnx
+import torch
+
+from instancevg import bundled
+from instancevg.checkpoint import file_digest
+from instancevg.config import ModelConfig, get_config
+from instancevg.inference import load_model
+from instancevg.io import atomic_path, write_json_atomic
+
+from . import contract
+from .graph import strip_debug_outputs, trace_to_onnx
+from .options import ExportOptions
+from .precision import apply_fp16_policy, io_float_dtype
+from .report import format_report, summary, trtexec_commands
+from .sidecar import build_sidecar, sidecar_path
+from .verify import TOLERANCES, Tolerance, VerificationError, VerificationReport, pytorch_reference, \
+    sample_inputs, verify
+
+# protobuf cannot serialise a ModelProto of 2 GiB or more (gres-large in float32)
+PROTOBUF_LIMIT = 2**31 - 1
+
+
+class ExportError(ValueError):
+    """A user-facing export failure (bad argument, file, checkpoint, contract violation)."""
+
+
+@dataclass
+class TracedGraph:
+    """A traced graph with what verification and the sidecar need. ``model`` still has the debug outputs."""
+
+    model: onnx.ModelProto
+    cfg: ModelConfig
+    options: ExportOptions
+    inputs: dict[str, np.ndarray]
+    reference: dict[str, np.ndarray]
+    checkpoint: dict
+    tokenizer: dict
+    trace_seconds: float
+    float32_modules: list[str] = field(default_factory=list)
+    reference_model: torch.nn.Module | None = None  # float32, for references with forced selections
+
+
+def _log(log: Callable[[str], None] | None, message: str) -> None:
+    if log is not None:
+        log(message)
+
+
+def resolve_checkpoint(cfg: ModelConfig, checkpoint: str | Path | None, random_weights: bool) -> Path | None:
+    """The checkpoint file to load: the given one, else the bundled one of the config; None = random."""
+    if checkpoint is not None:
+        if random_weights:
+            raise ExportError("give either --checkpoint or --random-weights, not both")
+        path = Path(checkpoint)
+        if not path.is_file():
+            raise ExportError(f"--checkpoint {path}: file not found")
+        return path
+    if random_weights:
+        return None
+    default = bundled.default_checkpoint(cfg.name)
+    if default is None:
+        raise ExportError(f"no --checkpoint given and none is bundled for config {cfg.name!r} "
+                          f"(expected {bundled.TINY_CHECKPOINT} for 'tiny'); pass --checkpoint FILE, or "
+                          "--random-weights for a graph with random weights (tests, benchmarks)")
+    return default
+
+
+def check_output_path(output: str | Path) -> Path:
+    """Fail early, before minutes of work, when the output cannot be written."""
+    path = Path(output)
+    if path.is_dir():
+        raise ExportError(f"-o {path}: is a directory; give a file name such as {path / 'model.onnx'}")
+    if path.suffix != ".onnx":
+        raise ExportError(f"-o {path}: the output must end in .onnx (its sidecar is the .json next to it)")
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise ExportError(f"-o {path}: cannot write in {parent}: {exc.strerror or exc}") from None
+    return path
+
+
+def build_graph(config: str | ModelConfig, options: ExportOptions, checkpoint: str | Path | None = None,
+                random_weights: bool = False, seed: int = 0, log: Callable[[str], None] | None = print,
+                verbose: bool = False) -> TracedGraph:
+    """Load the model, compute the PyTorch reference and trace the ONNX graph (with debug outputs)."""
+    try:
+        cfg = get_config(config) if isinstance(config, str) else config
+    except ValueError as exc:
+        raise ExportError(f"--config: {exc}") from None
+    ckpt_path = resolve_checkpoint(cfg, checkpoint, random_weights)
+    _log(log, f"[1/4] loading {cfg.name} ({ckpt_path or f'random weights, seed {seed}'})")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*RANDOM weights.*")
+        try:
+            model = load_model(cfg, ckpt_path, seed=seed)
+        except (ValueError, FileNotFoundError) as exc:  # CheckpointMismatchError lists the keys
+            raise ExportError(f"--checkpoint does not fit config {cfg.name!r}: {exc}") from None
+    ckpt = ({"file": ckpt_path.name, "sha256": file_digest(ckpt_path), "random_weights": False}
+            if ckpt_path else {"file": None, "sha256": None, "random_weights": True, "seed": seed})
+    tok_path = bundled.default_tokenizer(cfg.name)
+    tokenizer = {"file": tok_path, "sha256": file_digest(tok_path) if tok_path else None}
+
+    inputs = sample_inputs(cfg, options.batch.trace_batch)
+    reference = pytorch_reference(model, inputs) if options.verify else {}
+    # a float32 model stays at hand for references with forced selections (verify.py, ties)
+    reference_model = (copy.deepcopy(model) if options.fp16 else model) if options.verify else None
+    kept = apply_fp16_policy(model) if options.fp16 else []
+    sample = (torch.from_numpy(inputs["image"]).to(io_float_dtype(options.fp16_io)),
+              torch.from_numpy(inputs["text_ids"]), torch.from_numpy(inputs["text_pad_mask"]))
+    _log(log, f"[2/4] tracing the model's forward to ONNX (target {options.target}, {options.precision}, "
+              f"opset {options.opset}, batch {options.batch.describe()}) ...")
+    start = time.perf_counter()
+    proto = trace_to_onnx(model, sample, options, verbose=verbose)
+    tidy_graph(proto, cfg, options)
+    return TracedGraph(proto, cfg, options, inputs, reference, ckpt, tokenizer, time.perf_counter() - start, kept,
+                       reference_model)
+
+
+def tidy_graph(model: onnx.ModelProto, cfg: ModelConfig, options: ExportOptions) -> None:
+    """Name the graph and the plugin nodes after what they are; drop the exporter's per-node stack traces
+    (they hold this machine's source paths); record provenance in the model's metadata."""
+    model.graph.name = f"instancevg-{cfg.name}-{options.target}-{options.precision}"
+    model.producer_name = "instancevg-export"
+    counters: dict[str, int] = {}
+    for node in model.graph.node:
+        keep = [p for p in node.metadata_props if p.key in ("namespace", "pkg.torch.onnx.name_scopes")]
+        del node.metadata_props[:]
+        node.metadata_props.extend(keep)
+        if node.domain not in ("", "ai.onnx"):
+            index = counters.get(node.op_type, 0)
+            counters[node.op_type] = index + 1
+            node.name = f"{node.op_type}_{index}"
+    del model.metadata_props[:]
+    for key, value in (("instancevg.config", cfg.name), ("instancevg.target", options.target),
+                       ("instancevg.precision", options.precision)):
+        model.metadata_props.add(key=key, value=value)
+
+
+def check_graph(traced: TracedGraph) -> list[str]:
+    """onnx.checker + strict shape inference + the contracts; returns the problems (empty = ok)."""
+    model, options = traced.model, traced.options
+    problems = []
+    try:
+        if model.ByteSize() < PROTOBUF_LIMIT:
+            onnx.checker.check_model(model, full_check=False)
+            onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        problems.append(f"onnx.checker / shape inference: {exc}")
+    problems += contract.check_model_versions(model, options.target, options.opset)
+    if options.target == "tensorrt":
+        problems += contract.check_plugin_nodes(model, traced.cfg, options.fp16)
+    else:
+        problems += contract.check_portable(model)
+    return problems
+
+
+def verify_graph(traced: TracedGraph, tolerances: dict[str, Tolerance] | None = None) -> VerificationReport:
+    forced = None
+    if traced.reference_model is not None:
+        def forced(text_index, point_index):
+            return pytorch_reference(traced.reference_model, traced.inputs, text_index, point_index)
+    return verify(traced.model, traced.options.target, traced.options.precision, traced.inputs,
+                  traced.reference, tolerances, traced.cfg, forced)
+
+
+@dataclass
+class ExportResult:
+    onnx_path: Path
+    sidecar_path: Path
+    sidecar: dict
+    summary: dict
+    verification: VerificationReport | None
+    commands: dict[str, str]
+    report: str
+
+
+def finish_export(traced: TracedGraph, output: str | Path, tolerances: dict[str, Tolerance] | None = None,
+                  log: Callable[[str], None] | None = print) -> ExportResult:
+    """Check and verify ``traced``; only then write ``output`` and its sidecar (atomically, both or none).
+
+    Raises ExportError (contract problems) or VerificationError (outputs beyond tolerance); in both cases
+    nothing is written."""
+    output = check_output_path(output)
+    options = traced.options
+    _log(log, "[3/4] checking the graph (onnx.checker, shape inference, "
+              f"{'plugin node contract' if options.target == 'tensorrt' else 'standard ops only'}, "
+              "opset, IR version)")
+    problems = check_graph(traced)
+    if problems:
+        raise ExportError("the exported graph breaks its contract:\n  " + "\n  ".join(problems))
+    report = None
+    if options.verify:
+        runtime = "ONNX Runtime" if options.target == "portable" else "onnx.reference with the plugin ops"
+        _log(log, f"[4/4] verifying in {runtime} against PyTorch float32 ...")
+        report = verify_graph(traced, tolerances)
+        for line in report.lines():
+            _log(log, line)
+        if not report.passed:
+            failed = [e.name for e in report.errors if not e.passed]
+            raise VerificationError(f"verification failed for {', '.join(failed)} (tolerances of "
+                                    f"{options.precision}: see export/README.md); nothing written to {output}")
+    else:
+        _log(log, "[4/4] verification skipped (--no-verify)")
+    shipped = strip_debug_outputs(traced.model)
+    model_summary = summary(shipped)
+    json_path = sidecar_path(output)
+    verification = None
+    if report is not None:
+        tol = tolerances or TOLERANCES[options.precision]
+        verification = {**report.as_dict(), "tolerances": {k: {"atol": v.atol, "rtol": v.rtol}
+                                                           for k, v in tol.items()}}
+    sidecar = build_sidecar(shipped, output.name, traced.cfg, options, traced.checkpoint, traced.tokenizer,
+                            verification)
+    sidecar["summary"] = {"nodes": model_summary["nodes"], "node_counts": model_summary["node_counts"],
+                          "parameter_bytes": model_summary["parameter_bytes"]}
+    commands = trtexec_commands(output, sidecar["inputs"], options) if options.target == "tensorrt" else {}
+    sidecar["trtexec"] = commands
+    with atomic_path(output) as tmp_onnx:
+        save_onnx(shipped, tmp_onnx)
+        write_json_atomic(json_path, sidecar)
+    text = format_report(output, output.stat().st_size, model_summary, options, commands)
+    _log(log, text)
+    return ExportResult(output, json_path, sidecar, model_summary, report, commands, text)
+
+
+def save_onnx(model: onnx.ModelProto, path: Path) -> None:
+    """Save a self-contained .onnx (weights inside); graphs over protobuf's 2 GiB limit are refused with
+    a clear message (they would need external data, which the consumers do not read yet)."""
+    size = model.ByteSize()
+    if size >= PROTOBUF_LIMIT:
+        raise ExportError(f"the graph is {size / 2**30:.2f} GiB, over protobuf's 2 GiB limit for a single "
+                          ".onnx file; export it with --fp16")
+    onnx.save_model(model, os.fspath(path))
+
+
+def export_onnx(output: str | Path, config: str | ModelConfig = "tiny", options: ExportOptions | None = None,
+                checkpoint: str | Path | None = None, random_weights: bool = False, seed: int = 0,
+                tolerances: dict[str, Tolerance] | None = None, log: Callable[[str], None] | None = print,
+                verbose: bool = False) -> ExportResult:
+    """The whole export (Python API of instancevg-export)."""
+    options = options or ExportOptions()
+    check_output_path(output)
+    traced = build_graph(config, options, checkpoint, random_weights, seed, log, verbose)
+    return finish_export(traced, output, tolerances, log)

@@ -1,0 +1,87 @@
+"""ONNX Runtime backend: parity with PyTorch on the bundled tiny model, refusals, batching; the main job."""
+import json
+
+import numpy as np
+import pytest
+
+from evaluation.backends.onnxruntime import OnnxRuntimeBackend
+from evaluation.backends.pytorch import PyTorchBackend
+from evaluation.cli import main
+from evaluation.parity import compare_split
+from export import BatchSpec, ExportOptions, export_onnx
+from instancevg import bundled
+from instancevg.data.datasets import open_dataset
+from instancevg.data.synthetic import generate
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth")
+    generate(str(root), num_images=16, seed=11)
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def graphs(tmp_path_factory):
+    """A dynamic-batch portable FP32 graph and a fixed-batch (2) tensorrt graph of the bundled model."""
+    folder = tmp_path_factory.mktemp("graphs")
+    portable = folder / "tiny_portable.onnx"
+    export_onnx(portable, "tiny", ExportOptions(target="portable", batch=BatchSpec.parse_dynamic("1:2:4")), log=None)
+    tensorrt = folder / "tiny_tensorrt.onnx"
+    export_onnx(tensorrt, "tiny", ExportOptions(target="tensorrt", batch=BatchSpec.fixed(2)), log=None)
+    return portable, tensorrt
+
+
+def test_portable_graph_matches_pytorch_sample_for_sample(graphs, data_root):
+    candidate = OnnxRuntimeBackend(graphs[0])
+    assert candidate.config.name == "tiny" and candidate.tokenizer_path == str(bundled.TINY_TOKENIZER)
+    reference = PyTorchBackend.from_files("tiny")
+    result = compare_split(candidate, reference, open_dataset("grefcoco", "val", data_root), ("grec", "gres"),
+                           batch_size=3)
+    assert result.violations == [] and result.tolerance == 0.5
+    assert all(abs(d) < 1e-9 for values in result.deltas.values() for d in values.values())
+    a = result.agreement
+    assert a["points_identical"] == 1.0 and a["no_target_identical"] == 1.0 and a["selection_identical"] == 1.0
+    assert a["min_box_iou"] > 0.999 and a["min_mask_iou"] > 0.99 and a["max_score_diff"] < 1e-4
+
+
+def test_batches_larger_than_the_profile_are_chunked(graphs):
+    backend = OnnxRuntimeBackend(graphs[0])
+    rng = np.random.default_rng(0)
+    inputs = {"image": rng.standard_normal((5, 3, 128, 128), dtype=np.float32),
+              "text_ids": np.ones((5, 16), np.int64), "text_pad_mask": np.ones((5, 16), bool)}
+    inputs["text_ids"][:, :3] = [0, 20, 2]
+    inputs["text_pad_mask"][:, :3] = False
+    backend.batch = 2  # as if the graph had a fixed batch of 2: 5 samples -> 2 + 2 + 1 (padded)
+    chunked = backend.forward(inputs)
+    backend.batch = None
+    whole = backend.forward(inputs)
+    assert chunked.boxes.shape == (5, 5, 4)
+    np.testing.assert_allclose(chunked.boxes, whole.boxes, atol=1e-5)
+
+
+def test_tensorrt_graph_is_refused_with_the_file_to_use(graphs):
+    with pytest.raises(ValueError, match="tiny_tensorrt.onnx is a tensorrt-target graph.*--target portable"):
+        OnnxRuntimeBackend(graphs[1])
+
+
+def test_eval_cli_compare_writes_reports_and_exit_status(graphs, data_root, tmp_path, capsys):
+    args = ["--backend", "onnxruntime", "--onnx", str(graphs[0]), "--compare", "pytorch", "--dataset", "refzom",
+            "--data-root", data_root, "--no-progress", "-o", str(tmp_path / "parity.json")]
+    assert main(args) == 0
+    assert "parity: PASSED" in capsys.readouterr().out
+    report = json.loads((tmp_path / "parity.json").read_text())
+    assert report["passed"] and report["parity"][0]["benchmark"] == "refzom"
+    assert (tmp_path / "parity.md").read_text().startswith("| benchmark/split |")
+    assert "<svg" in (tmp_path / "parity.html").read_text() or "class=bar" in (tmp_path / "parity.html").read_text()
+    # a negative tolerance cannot be met: the command must fail with status 1
+    assert main(args + ["--tolerance", "-1"]) == 1
+    assert "parity: FAILED" in capsys.readouterr().out
+
+
+def test_missing_graph_or_sidecar(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.onnx"):
+        OnnxRuntimeBackend(tmp_path / "nope.onnx")
+    (tmp_path / "lonely.onnx").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match="lonely.json"):
+        OnnxRuntimeBackend(tmp_path / "lonely.onnx")
