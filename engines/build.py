@@ -32,11 +32,12 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def _gpu_name() -> str | None:
+    """The GPU the engine is built on (recorded so that the runner can refuse another model)."""
     try:
-        from cuda.bindings import runtime as cudart  # cuda-python, when present
-        err, props = cudart.cudaGetDeviceProperties(0)
-        return props.name.decode() if not int(err) else None
-    except Exception:  # optional: the sidecar then records no GPU name
+        import torch
+
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:  # the sidecar then records no GPU name
         return None
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .sidecar import read_sidecar
-from .tensorrt_import import check_same_major, import_tensorrt
+from .tensorrt_import import check_same_gpu, check_same_major, import_tensorrt
 
 
 class EngineRunner:
@@ -29,6 +29,7 @@ class EngineRunner:
         if not Path(library).is_file():
             raise FileNotFoundError(f"plugin library {library} not found (pass --plugins)")
         self.device = torch.device("cuda", device)
+        check_same_gpu(f"engine {engine_path}", self.sidecar.get("gpu"), torch.cuda.get_device_name(self.device))
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.runtime = trt.Runtime(self.logger)
         if self.runtime.get_plugin_registry().load_library(str(library)) is None:

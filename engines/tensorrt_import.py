@@ -30,3 +30,10 @@ def check_same_major(what: str, built_for: str, runtime: str) -> None:
     if major_version(built_for) != major_version(runtime):
         raise RuntimeError(f"{what} was built for TensorRT {built_for}, but this process runs TensorRT {runtime}; "
                            f"rebuild it with TensorRT {major_version(runtime)}.x")
+
+
+def check_same_gpu(what: str, built_on: str | None, running_on: str) -> None:
+    """Refuse an engine built on another GPU model: its tactics were timed there and may not run here."""
+    if built_on and built_on != running_on:
+        raise RuntimeError(f"{what} was built on a {built_on}, but this process runs on a {running_on}; rebuild "
+                           "the engine on this GPU (instancevg-build-engine)")

@@ -65,8 +65,17 @@ class ParityResult:
         return out
 
     @property
+    def disagreeing_samples(self) -> list:
+        """Ids of the worst samples that disagree at all (mask, selection, points or no-target decision)."""
+        return [w["sample_id"] for w in self.worst
+                if w["mask_iou"] < 1.0 or not (w["selection_identical"] and w["points_identical"])]
+
+    @property
     def violations(self) -> list[str]:
-        return [f"{self.candidate.benchmark}/{self.candidate.split} {suite} {k}: delta {d:+.3f} exceeds {self.tolerance}"
+        where = f"{self.candidate.benchmark}/{self.candidate.split}"
+        samples = self.disagreeing_samples
+        named = f" (disagreeing samples: {', '.join(map(repr, samples))})" if samples else ""
+        return [f"{where} {suite} {k}: delta {d:+.3f} exceeds {self.tolerance}{named}"
                 for suite, values in self.deltas.items() for k, d in values.items() if abs(d) > self.tolerance]
 
     def to_json(self) -> dict:
@@ -124,6 +133,12 @@ def markdown_summary(results: list[ParityResult]) -> str:
         a = r.agreement
         lines.append(f"| {r.candidate.benchmark}/{r.candidate.split} | {a['samples']} | {a['mean_mask_iou']:.4f} | "
                      f"{a['min_box_iou']:.4f} | {100 * a['points_identical']:.1f}% | {100 * a['no_target_identical']:.1f}% |")
+    worst = [(r, w) for r in results for w in r.worst if w["sample_id"] in r.disagreeing_samples]
+    if worst:
+        lines += ["", "| benchmark/split | sample | mask IoU | min box IoU | selection identical | points identical |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {r.candidate.benchmark}/{r.candidate.split} | {w['sample_id']!r} | {w['mask_iou']:.4f} | "
+                  f"{w['min_box_iou']:.4f} | {w['selection_identical']} | {w['points_identical']} |" for r, w in worst]
     return "\n".join(lines) + "\n"
 
 

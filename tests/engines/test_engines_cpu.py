@@ -8,7 +8,7 @@ import pytest
 
 from engines.cli import main
 from engines.sidecar import graph_inputs, read_sidecar, sidecar_path
-from engines.tensorrt_import import check_same_major, major_version
+from engines.tensorrt_import import check_same_gpu, check_same_major, major_version
 from engines.trtexec import static_library, trtexec_command
 
 SIDECAR = {"inputs": [{"name": "image", "shape": [1, 3, 128, 128], "dtype": "float32"},
@@ -76,6 +76,13 @@ def test_versions_across_majors_are_refused():
     check_same_major("engine e", "10.14.1", "10.8.0")
     with pytest.raises(RuntimeError, match="built for TensorRT 10.14.1, but this process runs TensorRT 11.1"):
         check_same_major("engine e", "10.14.1", "11.1.0")
+
+
+def test_engines_from_another_gpu_are_refused():
+    check_same_gpu("engine e", "NVIDIA H100", "NVIDIA H100")
+    check_same_gpu("engine e", None, "NVIDIA H100")  # older sidecars without a GPU name are accepted
+    with pytest.raises(RuntimeError, match="built on a NVIDIA A100.*runs on a NVIDIA H100; rebuild"):
+        check_same_gpu("engine e", "NVIDIA A100", "NVIDIA H100")
 
 
 def test_build_without_tensorrt_says_so(tmp_path, capsys):

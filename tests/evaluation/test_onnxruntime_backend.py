@@ -85,3 +85,46 @@ def test_missing_graph_or_sidecar(tmp_path):
     (tmp_path / "lonely.onnx").write_bytes(b"")
     with pytest.raises(FileNotFoundError, match="lonely.json"):
         OnnxRuntimeBackend(tmp_path / "lonely.onnx")
+
+
+class PerturbedBackend(OnnxRuntimeBackend):
+    """Injected disagreement: every other sample's queries all claim a target, its masks flip."""
+
+    def forward(self, inputs):
+        raw = super().forward(inputs)
+        raw.class_logits[::2, :, 0] = 20.0
+        raw.exist_logits[::2, 0] = 20.0
+        raw.global_mask_logits[::2] *= -1
+        return raw
+
+
+def test_injected_disagreement_fails_and_names_the_samples(graphs, data_root):
+    dataset = open_dataset("grefcoco", "val", data_root)
+    result = compare_split(PerturbedBackend(graphs[0]), PyTorchBackend.from_files("tiny"), dataset,
+                           ("grec", "gres"), batch_size=4)
+    assert result.violations, "a perturbed backend must violate the tolerance"
+    perturbed = {dataset[i].sample_id for i in range(len(dataset)) if i % 4 % 2 == 0}  # every other of each batch
+    assert set(result.disagreeing_samples) and set(result.disagreeing_samples) <= perturbed
+    assert repr(result.disagreeing_samples[0]) in result.violations[0]
+    assert result.agreement["no_target_identical"] < 1.0
+
+
+def test_mismatched_model_shapes_are_refused(graphs, data_root):
+    from instancevg.config import get_config
+    from instancevg.model import build_model
+
+    other = PyTorchBackend(build_model(get_config("tiny").replace(num_queries=3)).eval(), bundled.TINY_TOKENIZER)
+    with pytest.raises(ValueError, match="do not run the same model shape"):
+        compare_split(OnnxRuntimeBackend(graphs[0]), other, open_dataset("refzom", "test", data_root), ("refzom",))
+
+
+def test_bench_runs_pytorch_and_onnxruntime_and_prints_the_ratio(graphs, tmp_path, capsys):
+    from evaluation.bench import main as bench
+
+    assert bench(["--backends", "pytorch,onnxruntime", "--onnx", str(graphs[0]), "--batch-sizes", "1,2",
+                  "--warmup", "1", "--iters", "2", "-o", str(tmp_path / "bench.json")]) == 0
+    out = capsys.readouterr().out
+    assert "onnxruntime" in out and "x" in out.splitlines()[-2]
+    rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
+    assert {(r["backend"], r["batch"]) for r in rows} == {(b, n) for b in ("pytorch", "onnxruntime") for n in (1, 2)}
+    assert all(r["median_ms"] > 0 and "speedup_vs_pytorch" in r for r in rows)
