@@ -8,7 +8,6 @@ import pytest
 from evaluation.cli import main
 from evaluation.predictions import PredictionsHeader, write_predictions
 from instancevg.data.datasets import get_benchmark, open_dataset
-from instancevg.data.synthetic import generate
 from instancevg.structures import Prediction
 
 SIZE = 128
@@ -16,10 +15,8 @@ SPLITS = [("refcoco", "val"), ("grefcoco", "val"), ("refzom", "test"), ("rrefcoc
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synth")
-    generate(str(root), num_images=24, seed=5)
-    return str(root)
+def data_root(synthetic_root):
+    return synthetic_root(24, 5)
 
 
 def write(path, dataset, make):

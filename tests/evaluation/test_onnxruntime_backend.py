@@ -11,14 +11,11 @@ from evaluation.parity import compare_split
 from export import BatchSpec, ExportOptions, export_onnx
 from instancevg import bundled
 from instancevg.data.datasets import open_dataset
-from instancevg.data.synthetic import generate
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synth")
-    generate(str(root), num_images=16, seed=11)
-    return str(root)
+def data_root(synthetic_root):
+    return synthetic_root(16, 11)
 
 
 @pytest.fixture(scope="module")

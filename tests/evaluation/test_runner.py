@@ -13,17 +13,14 @@ from evaluation.predictions import read_header
 from evaluation.runner import evaluate_split, score_predictions
 from instancevg.config import get_config
 from instancevg.data.datasets import open_dataset
-from instancevg.data.synthetic import generate
 from instancevg.inference import load_model
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synth")
-    generate(str(root), num_images=24, seed=3)
-    return str(root)
+def data_root(synthetic_root):
+    return synthetic_root(24, 3)
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,6 @@ Tolerances (golden README §3): float32 arrays max|ours - golden| <= 1e-4 * max|
 probabilities/scores 1e-6 absolute; boxes in pixels 1e-3 px; binary masks identical except at pixels
 whose golden logit lies within 1e-4 of the threshold's logit.
 """
-import importlib.util
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -18,7 +15,7 @@ from instancevg.model import build_model
 from instancevg.postprocess import postprocess
 from instancevg.structures import RawOutputs
 
-from ..conftest import facts_dir, golden_dir
+from ..conftest import facts_dir, golden_dir, golden_state_dict
 
 GOLDEN = golden_dir()
 FACTS = facts_dir()
@@ -29,14 +26,7 @@ REL = 1e-4
 
 @pytest.fixture(scope="module")
 def run():
-    spec = importlib.util.spec_from_file_location("make_weights", GOLDEN / "make_weights.py")
-    make_weights = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_weights)
-    keys = make_weights.load_key_list(FACTS / "official_state_dict_gres_base.json")
-    state = make_weights.make_state_dict(keys)
-    checksums = json.loads((GOLDEN / "weights_checksums.json").read_text())
-    for k in ("head.class_embed.2.weight", "vis_enc.beit3.encoder.layers.11.ffn.B.fc2.weight"):
-        assert make_weights.sha256_of(state[k]) == checksums[k]["sha256"], f"weight recipe differs at {k}"
+    state = golden_state_dict(GOLDEN, FACTS)
     model = build_model(get_config("gres-base")).eval()
     # official-style file content: "state_dict" with DDP's prefix
     load_checkpoint(model, {"state_dict": {"module." + k: v for k, v in state.items()}, "epoch": 9})

@@ -5,8 +5,6 @@
 Tolerances (golden_gres_base_train.md): matching indices exact; cost matrices and every loss term
 relative 1e-4 (the md says ~1e-5 is reachable, 1e-4 safe).
 """
-import importlib.util
-import json
 
 import numpy as np
 import pytest
@@ -18,7 +16,7 @@ from instancevg.model import build_model
 from instancevg.training.losses import InstanceVGCriterion, attention_map_target
 from instancevg.training.targets import make_targets
 
-from ...conftest import facts_dir, golden_dir
+from ...conftest import facts_dir, golden_dir, golden_state_dict
 
 GOLDEN = golden_dir()
 FACTS = facts_dir()
@@ -40,14 +38,7 @@ MASK_TERMS["exist_ce"] = "nt_ce"
 
 @pytest.fixture(scope="module")
 def run():
-    spec = importlib.util.spec_from_file_location("make_weights", GOLDEN / "make_weights.py")
-    make_weights = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_weights)
-    keys = make_weights.load_key_list(FACTS / "official_state_dict_gres_base.json")
-    state = make_weights.make_state_dict(keys)
-    checksums = json.loads((GOLDEN / "weights_checksums.json").read_text())
-    assert make_weights.sha256_of(state["head.class_embed.2.weight"]) == \
-        checksums["head.class_embed.2.weight"]["sha256"], "weight recipe differs"
+    state = golden_state_dict(GOLDEN, FACTS)
     model = build_model(get_config("gres-base")).eval()  # eval mode: the golden has no dropout
     load_checkpoint(model, {"state_dict": state})
     base = np.load(GOLDEN / "golden_gres_base.npz")
