@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <limits>
 #include <new>
+#include <string>
 
 using namespace nvinfer1;
 
@@ -31,7 +32,7 @@ constexpr int32_t kINPUT_RANKS[MSDeformAttnPlugin::kNB_INPUTS] = {4, 2, 1, 6, 5}
 
 void refuse(std::string const& why) noexcept
 {
-    logError(kMS_DEFORM_ATTN_NAME, why);
+    logError(MSDeformAttnPlugin::kNAME, why);
 }
 
 std::string describeInputs(Dims const* in)
@@ -184,53 +185,7 @@ std::string checkDescs(PluginTensorDesc const* in, PluginTensorDesc const& out, 
     return {};
 }
 
-bool countsOk(int32_t nbInputs, int32_t nbOutputs) noexcept
-{
-    if (nbInputs == MSDeformAttnPlugin::kNB_INPUTS && nbOutputs == MSDeformAttnPlugin::kNB_OUTPUTS)
-    {
-        return true;
-    }
-    refuse("expects 5 inputs and 1 output, got " + std::to_string(nbInputs) + " and " + std::to_string(nbOutputs));
-    return false;
-}
-
 } // namespace
-
-IPluginCapability* MSDeformAttnPlugin::getCapabilityInterface(PluginCapabilityType type) noexcept
-{
-    switch (type)
-    {
-    case PluginCapabilityType::kCORE: return static_cast<IPluginV3OneCore*>(this);
-    case PluginCapabilityType::kBUILD: return static_cast<IPluginV3OneBuild*>(this);
-    case PluginCapabilityType::kRUNTIME: return static_cast<IPluginV3OneRuntime*>(this);
-    }
-    return nullptr;
-}
-
-IPluginV3* MSDeformAttnPlugin::clone() noexcept
-{
-    return new (std::nothrow) MSDeformAttnPlugin(*this);
-}
-
-char const* MSDeformAttnPlugin::getPluginName() const noexcept
-{
-    return kMS_DEFORM_ATTN_NAME;
-}
-
-char const* MSDeformAttnPlugin::getPluginVersion() const noexcept
-{
-    return kPLUGIN_VERSION;
-}
-
-char const* MSDeformAttnPlugin::getPluginNamespace() const noexcept
-{
-    return kPLUGIN_NAMESPACE;
-}
-
-int32_t MSDeformAttnPlugin::getNbOutputs() const noexcept
-{
-    return kNB_OUTPUTS;
-}
 
 int32_t MSDeformAttnPlugin::getOutputDataTypes(
     DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept
@@ -241,10 +196,8 @@ int32_t MSDeformAttnPlugin::getOutputDataTypes(
         {
             return -1;
         }
-        std::string const why = checkInputTypes(inputTypes);
-        if (!why.empty())
+        if (!accepted(checkInputTypes(inputTypes)))
         {
-            refuse(why);
             return -1;
         }
         outputTypes[0] = inputTypes[kVALUE];
@@ -271,10 +224,8 @@ int32_t MSDeformAttnPlugin::getOutputShapes(DimsExprs const* inputs, int32_t nbI
         {
             known[i] = constantDims(inputs[i]);
         }
-        std::string const why = checkInputDims(known);
-        if (!why.empty())
+        if (!accepted(checkInputDims(known)))
         {
-            refuse(why);
             return -1;
         }
         DimsExprs const& value = inputs[kVALUE];
@@ -303,7 +254,7 @@ bool MSDeformAttnPlugin::supportsFormatCombination(
         char const* name = pos < kNB_INPUTS ? kINPUT_NAMES[pos] : "output";
         if (desc.format != TensorFormat::kLINEAR)
         {
-            logVerbose(kMS_DEFORM_ATTN_NAME, std::string("refusing a non-linear format for ") + name);
+            logVerbose(kNAME, std::string("refusing a non-linear format for ") + name);
             return false;
         }
         bool ok = false;
@@ -316,7 +267,7 @@ bool MSDeformAttnPlugin::supportsFormatCombination(
         }
         if (!ok)
         {
-            logVerbose(kMS_DEFORM_ATTN_NAME,
+            logVerbose(kNAME,
                 std::string("refusing ") + dataTypeName(desc.type) + " for " + name
                     + " (value float32|float16, spatial_shapes and level_start_index int32, the rest value's type)");
         }
@@ -342,13 +293,7 @@ int32_t MSDeformAttnPlugin::configurePlugin(
         {
             descs[i] = in[i].desc;
         }
-        std::string const why = checkDescs(descs, out[0].desc, /*requireKnown=*/false);
-        if (!why.empty())
-        {
-            refuse(why);
-            return -1;
-        }
-        return 0;
+        return accepted(checkDescs(descs, out[0].desc, /*requireKnown=*/false)) ? 0 : -1;
     }
     catch (...)
     {
@@ -371,13 +316,7 @@ int32_t MSDeformAttnPlugin::onShapeChange(
         {
             return -1;
         }
-        std::string const why = checkDescs(in, out[0], /*requireKnown=*/true);
-        if (!why.empty())
-        {
-            refuse(why);
-            return -1;
-        }
-        return 0;
+        return accepted(checkDescs(in, out[0], /*requireKnown=*/true)) ? 0 : -1;
     }
     catch (...)
     {
@@ -436,41 +375,16 @@ int32_t MSDeformAttnPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTen
     }
 }
 
-IPluginV3* MSDeformAttnPlugin::attachToContext(IPluginResourceContext* /*context*/) noexcept
-{
-    return clone();
-}
-
 PluginFieldCollection const* MSDeformAttnPlugin::getFieldsToSerialize() noexcept
 {
     return &mFieldsToSerialize;
-}
-
-char const* MSDeformAttnPluginCreator::getPluginName() const noexcept
-{
-    return kMS_DEFORM_ATTN_NAME;
-}
-
-char const* MSDeformAttnPluginCreator::getPluginVersion() const noexcept
-{
-    return kPLUGIN_VERSION;
-}
-
-char const* MSDeformAttnPluginCreator::getPluginNamespace() const noexcept
-{
-    return kPLUGIN_NAMESPACE;
-}
-
-PluginFieldCollection const* MSDeformAttnPluginCreator::getFieldNames() noexcept
-{
-    return &mFieldNames;
 }
 
 IPluginV3* MSDeformAttnPluginCreator::createPlugin(
     char const* /*name*/, PluginFieldCollection const* fc, TensorRTPhase /*phase*/) noexcept
 {
     // No fields: anything given is refused by name rather than silently ignored.
-    if (!readFields(kMS_DEFORM_ATTN_NAME, fc, nullptr, 0))
+    if (!readFields(MSDeformAttnPlugin::kNAME, fc, nullptr, 0))
     {
         return nullptr;
     }

@@ -13,38 +13,27 @@
 #ifndef INSTANCEVG_MS_DEFORM_ATTN_PLUGIN_H
 #define INSTANCEVG_MS_DEFORM_ATTN_PLUGIN_H
 
-#include <NvInferRuntime.h>
+#include "common/pluginBase.h"
 
-#include <string>
+#include <NvInferRuntime.h>
 
 namespace instancevg
 {
 namespace plugin
 {
 
-constexpr char kMS_DEFORM_ATTN_NAME[] = "MSDeformAttn";
-
-class MSDeformAttnPlugin : public nvinfer1::IPluginV3,
-                           public nvinfer1::IPluginV3OneCore,
-                           public nvinfer1::IPluginV3OneBuild,
-                           public nvinfer1::IPluginV3OneRuntime
+class MSDeformAttnPlugin final : public PluginV3Base<MSDeformAttnPlugin>
 {
 public:
+    static constexpr char kNAME[] = "MSDeformAttn";
+    static constexpr int32_t kNB_INPUTS = 5;
+    static constexpr int32_t kNB_OUTPUTS = 1;
+
     MSDeformAttnPlugin() = default;
     MSDeformAttnPlugin(MSDeformAttnPlugin const&) = default;
     ~MSDeformAttnPlugin() override = default;
 
-    // IPluginV3
-    nvinfer1::IPluginCapability* getCapabilityInterface(nvinfer1::PluginCapabilityType type) noexcept override;
-    nvinfer1::IPluginV3* clone() noexcept override;
-
-    // IPluginV3OneCore
-    char const* getPluginName() const noexcept override;
-    char const* getPluginVersion() const noexcept override;
-    char const* getPluginNamespace() const noexcept override;
-
     // IPluginV3OneBuild
-    int32_t getNbOutputs() const noexcept override;
     int32_t getOutputDataTypes(nvinfer1::DataType* outputTypes, int32_t nbOutputs,
         nvinfer1::DataType const* inputTypes, int32_t nbInputs) const noexcept override;
     int32_t getOutputShapes(nvinfer1::DimsExprs const* inputs, int32_t nbInputs,
@@ -62,31 +51,18 @@ public:
         nvinfer1::PluginTensorDesc const* out, int32_t nbOutputs) noexcept override;
     int32_t enqueue(nvinfer1::PluginTensorDesc const* inputDesc, nvinfer1::PluginTensorDesc const* outputDesc,
         void const* const* inputs, void* const* outputs, void* workspace, cudaStream_t stream) noexcept override;
-    nvinfer1::IPluginV3* attachToContext(nvinfer1::IPluginResourceContext* context) noexcept override;
     nvinfer1::PluginFieldCollection const* getFieldsToSerialize() noexcept override;
-
-    static constexpr int32_t kNB_INPUTS = 5;
-    static constexpr int32_t kNB_OUTPUTS = 1;
 
 private:
     nvinfer1::PluginFieldCollection mFieldsToSerialize{0, nullptr};
 };
 
-class MSDeformAttnPluginCreator : public nvinfer1::IPluginCreatorV3One
+//! No fields.
+class MSDeformAttnPluginCreator final : public PluginCreatorV3Base<MSDeformAttnPlugin>
 {
 public:
-    MSDeformAttnPluginCreator() = default;
-    ~MSDeformAttnPluginCreator() override = default;
-
-    char const* getPluginName() const noexcept override;
-    char const* getPluginVersion() const noexcept override;
-    char const* getPluginNamespace() const noexcept override;
-    nvinfer1::PluginFieldCollection const* getFieldNames() noexcept override;
     nvinfer1::IPluginV3* createPlugin(
         char const* name, nvinfer1::PluginFieldCollection const* fc, nvinfer1::TensorRTPhase phase) noexcept override;
-
-private:
-    nvinfer1::PluginFieldCollection mFieldNames{0, nullptr};
 };
 
 } // namespace plugin

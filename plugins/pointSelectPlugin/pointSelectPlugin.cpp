@@ -5,6 +5,7 @@
 
 #include <limits>
 #include <new>
+#include <string>
 
 using namespace nvinfer1;
 
@@ -20,17 +21,7 @@ constexpr char kW_DIST[] = "w_dist";
 
 void refuse(std::string const& why) noexcept
 {
-    logError(kPOINT_SELECT_NAME, why);
-}
-
-bool countsOk(int32_t nbInputs, int32_t nbOutputs) noexcept
-{
-    if (nbInputs == PointSelectPlugin::kNB_INPUTS && nbOutputs == PointSelectPlugin::kNB_OUTPUTS)
-    {
-        return true;
-    }
-    refuse("expects 1 input and 2 outputs, got " + std::to_string(nbInputs) + " and " + std::to_string(nbOutputs));
-    return false;
+    logError(PointSelectPlugin::kNAME, why);
 }
 
 //! scores [B, h, w] with N <= h * w where h and w are known; -1 extents match anything. "" when consistent.
@@ -95,42 +86,6 @@ PointSelectPlugin::PointSelectPlugin(PointSelectPlugin const& other) noexcept
 {
 }
 
-IPluginCapability* PointSelectPlugin::getCapabilityInterface(PluginCapabilityType type) noexcept
-{
-    switch (type)
-    {
-    case PluginCapabilityType::kCORE: return static_cast<IPluginV3OneCore*>(this);
-    case PluginCapabilityType::kBUILD: return static_cast<IPluginV3OneBuild*>(this);
-    case PluginCapabilityType::kRUNTIME: return static_cast<IPluginV3OneRuntime*>(this);
-    }
-    return nullptr;
-}
-
-IPluginV3* PointSelectPlugin::clone() noexcept
-{
-    return new (std::nothrow) PointSelectPlugin(*this);
-}
-
-char const* PointSelectPlugin::getPluginName() const noexcept
-{
-    return kPOINT_SELECT_NAME;
-}
-
-char const* PointSelectPlugin::getPluginVersion() const noexcept
-{
-    return kPLUGIN_VERSION;
-}
-
-char const* PointSelectPlugin::getPluginNamespace() const noexcept
-{
-    return kPLUGIN_NAMESPACE;
-}
-
-int32_t PointSelectPlugin::getNbOutputs() const noexcept
-{
-    return kNB_OUTPUTS;
-}
-
 int32_t PointSelectPlugin::getOutputDataTypes(
     DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept
 {
@@ -167,10 +122,8 @@ int32_t PointSelectPlugin::getOutputShapes(DimsExprs const* inputs, int32_t nbIn
         {
             return -1;
         }
-        std::string const why = checkScoresDims(constantDims(inputs[0]), mNumPoints);
-        if (!why.empty())
+        if (!accepted(checkScoresDims(constantDims(inputs[0]), mNumPoints)))
         {
-            refuse(why);
             return -1;
         }
         IDimensionExpr const* n = exprBuilder.constant(mNumPoints);
@@ -208,7 +161,7 @@ bool PointSelectPlugin::supportsFormatCombination(
         DataType const expected = pos == 1 ? DataType::kINT32 : DataType::kFLOAT;
         if (desc.format != TensorFormat::kLINEAR || desc.type != expected)
         {
-            logVerbose(kPOINT_SELECT_NAME,
+            logVerbose(kNAME,
                 std::string("refusing ") + dataTypeName(desc.type) + " / non-default format for " + kNames[pos]
                     + " (scores float32, indices int32, points float32, all linear)");
             return false;
@@ -231,13 +184,7 @@ int32_t PointSelectPlugin::configurePlugin(
             return -1;
         }
         PluginTensorDesc const outs[kNB_OUTPUTS] = {out[0].desc, out[1].desc};
-        std::string const why = checkDescs(in[0].desc, outs, mNumPoints, /*requireKnown=*/false);
-        if (!why.empty())
-        {
-            refuse(why);
-            return -1;
-        }
-        return 0;
+        return accepted(checkDescs(in[0].desc, outs, mNumPoints, /*requireKnown=*/false)) ? 0 : -1;
     }
     catch (...)
     {
@@ -265,13 +212,7 @@ int32_t PointSelectPlugin::onShapeChange(
         {
             return -1;
         }
-        std::string const why = checkDescs(in[0], out, mNumPoints, /*requireKnown=*/true);
-        if (!why.empty())
-        {
-            refuse(why);
-            return -1;
-        }
-        return 0;
+        return accepted(checkDescs(in[0], out, mNumPoints, /*requireKnown=*/true)) ? 0 : -1;
     }
     catch (...)
     {
@@ -328,11 +269,6 @@ int32_t PointSelectPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTens
     }
 }
 
-IPluginV3* PointSelectPlugin::attachToContext(IPluginResourceContext* /*context*/) noexcept
-{
-    return clone();
-}
-
 PluginFieldCollection const* PointSelectPlugin::getFieldsToSerialize() noexcept
 {
     mFields[0] = PluginField(kNUM_POINTS, &mNumPoints, PluginFieldType::kINT32, 1);
@@ -346,28 +282,7 @@ PointSelectPluginCreator::PointSelectPluginCreator() noexcept
 {
     mFieldNames[0] = PluginField(kNUM_POINTS, nullptr, PluginFieldType::kINT32, 1);
     mFieldNames[1] = PluginField(kW_DIST, nullptr, PluginFieldType::kFLOAT32, 1);
-    mFieldCollection.nbFields = 2;
-    mFieldCollection.fields = mFieldNames;
-}
-
-char const* PointSelectPluginCreator::getPluginName() const noexcept
-{
-    return kPOINT_SELECT_NAME;
-}
-
-char const* PointSelectPluginCreator::getPluginVersion() const noexcept
-{
-    return kPLUGIN_VERSION;
-}
-
-char const* PointSelectPluginCreator::getPluginNamespace() const noexcept
-{
-    return kPLUGIN_NAMESPACE;
-}
-
-PluginFieldCollection const* PointSelectPluginCreator::getFieldNames() noexcept
-{
-    return &mFieldCollection;
+    setFieldNames(mFieldNames, 2);
 }
 
 IPluginV3* PointSelectPluginCreator::createPlugin(
@@ -381,7 +296,7 @@ IPluginV3* PointSelectPluginCreator::createPlugin(
             {kNUM_POINTS, PluginFieldType::kINT32, &numPoints, false},
             {kW_DIST, PluginFieldType::kFLOAT32, &wDist, false},
         };
-        if (!readFields(kPOINT_SELECT_NAME, fc, specs, 2))
+        if (!readFields(PointSelectPlugin::kNAME, fc, specs, 2))
         {
             return nullptr;
         }

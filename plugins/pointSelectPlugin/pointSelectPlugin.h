@@ -11,39 +11,27 @@
 #ifndef INSTANCEVG_POINT_SELECT_PLUGIN_H
 #define INSTANCEVG_POINT_SELECT_PLUGIN_H
 
-#include <NvInferRuntime.h>
+#include "common/pluginBase.h"
 
-#include <string>
+#include <NvInferRuntime.h>
 
 namespace instancevg
 {
 namespace plugin
 {
 
-constexpr char kPOINT_SELECT_NAME[] = "PointSelect";
-
-class PointSelectPlugin : public nvinfer1::IPluginV3,
-                          public nvinfer1::IPluginV3OneCore,
-                          public nvinfer1::IPluginV3OneBuild,
-                          public nvinfer1::IPluginV3OneRuntime
+class PointSelectPlugin final : public PluginV3Base<PointSelectPlugin>
 {
 public:
+    static constexpr char kNAME[] = "PointSelect";
+    static constexpr int32_t kNB_INPUTS = 1;
+    static constexpr int32_t kNB_OUTPUTS = 2;
+
     PointSelectPlugin(int32_t numPoints, float wDist) noexcept;
     PointSelectPlugin(PointSelectPlugin const& other) noexcept;
-    PointSelectPlugin& operator=(PointSelectPlugin const&) = delete;
     ~PointSelectPlugin() override = default;
 
-    // IPluginV3
-    nvinfer1::IPluginCapability* getCapabilityInterface(nvinfer1::PluginCapabilityType type) noexcept override;
-    nvinfer1::IPluginV3* clone() noexcept override;
-
-    // IPluginV3OneCore
-    char const* getPluginName() const noexcept override;
-    char const* getPluginVersion() const noexcept override;
-    char const* getPluginNamespace() const noexcept override;
-
     // IPluginV3OneBuild
-    int32_t getNbOutputs() const noexcept override;
     int32_t getOutputDataTypes(nvinfer1::DataType* outputTypes, int32_t nbOutputs,
         nvinfer1::DataType const* inputTypes, int32_t nbInputs) const noexcept override;
     int32_t getOutputShapes(nvinfer1::DimsExprs const* inputs, int32_t nbInputs,
@@ -61,11 +49,7 @@ public:
         nvinfer1::PluginTensorDesc const* out, int32_t nbOutputs) noexcept override;
     int32_t enqueue(nvinfer1::PluginTensorDesc const* inputDesc, nvinfer1::PluginTensorDesc const* outputDesc,
         void const* const* inputs, void* const* outputs, void* workspace, cudaStream_t stream) noexcept override;
-    nvinfer1::IPluginV3* attachToContext(nvinfer1::IPluginResourceContext* context) noexcept override;
     nvinfer1::PluginFieldCollection const* getFieldsToSerialize() noexcept override;
-
-    static constexpr int32_t kNB_INPUTS = 1;
-    static constexpr int32_t kNB_OUTPUTS = 2;
 
 private:
     int32_t mNumPoints;
@@ -75,22 +59,17 @@ private:
     nvinfer1::PluginFieldCollection mFieldsToSerialize{};
 };
 
-class PointSelectPluginCreator : public nvinfer1::IPluginCreatorV3One
+//! Fields num_points, w_dist.
+class PointSelectPluginCreator final : public PluginCreatorV3Base<PointSelectPlugin>
 {
 public:
     PointSelectPluginCreator() noexcept;
-    ~PointSelectPluginCreator() override = default;
 
-    char const* getPluginName() const noexcept override;
-    char const* getPluginVersion() const noexcept override;
-    char const* getPluginNamespace() const noexcept override;
-    nvinfer1::PluginFieldCollection const* getFieldNames() noexcept override;
     nvinfer1::IPluginV3* createPlugin(
         char const* name, nvinfer1::PluginFieldCollection const* fc, nvinfer1::TensorRTPhase phase) noexcept override;
 
 private:
     nvinfer1::PluginField mFieldNames[2];
-    nvinfer1::PluginFieldCollection mFieldCollection{};
 };
 
 } // namespace plugin
