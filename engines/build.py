@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .plugin_library import check_plugin_library
 from .sidecar import file_sha256, graph_inputs, read_sidecar, sidecar_path
 from .tensorrt_import import import_tensorrt
 
@@ -61,6 +62,7 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, p
     inputs, batch = graph_inputs(onnx_sidecar, str(sidecar_path(onnx_path)))
     logger = trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.INFO)
     builder = trt.Builder(logger)
+    check_plugin_library(plugin_library, trt.__version__)
     registry = builder.get_plugin_registry()
     handle = registry.load_library(str(plugin_library))
     if handle is None:

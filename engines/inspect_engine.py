@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .plugin_library import check_plugin_library
 from .sidecar import read_sidecar
 from .tensorrt_import import check_same_major, import_tensorrt
 
@@ -12,8 +13,10 @@ def inspect_engine(engine_path: str, plugin_library: str | None = None) -> dict:
     trt = import_tensorrt()
     sidecar = read_sidecar(engine_path)
     check_same_major(f"engine {engine_path}", sidecar["tensorrt"], trt.__version__)
+    library = str(plugin_library or sidecar["plugin_library"]["path"])
+    check_plugin_library(library, trt.__version__)
     runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
-    runtime.get_plugin_registry().load_library(str(plugin_library or sidecar["plugin_library"]["path"]))
+    runtime.get_plugin_registry().load_library(library)
     engine = runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
     if engine is None:
         raise RuntimeError(f"TensorRT could not deserialize {engine_path}")

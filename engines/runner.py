@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .plugin_library import check_plugin_library
 from .sidecar import read_sidecar
 from .tensorrt_import import check_same_gpu, check_same_major, import_tensorrt
 
@@ -28,6 +29,7 @@ class EngineRunner:
         library = plugin_library or self.sidecar["plugin_library"]["path"]
         if not Path(library).is_file():
             raise FileNotFoundError(f"plugin library {library} not found (pass --plugins)")
+        check_plugin_library(library, trt.__version__)
         self.device = torch.device("cuda", device)
         check_same_gpu(f"engine {engine_path}", self.sidecar.get("gpu"), torch.cuda.get_device_name(self.device))
         self.logger = trt.Logger(trt.Logger.WARNING)

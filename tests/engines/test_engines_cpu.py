@@ -1,6 +1,7 @@
 """engines on a machine without TensorRT: imports, trtexec recipes, sidecars, clear refusals.
 Engine builds and runs are GPU/TensorRT tests (tests/engines/test_engines_gpu.py)."""
 import json
+import os
 import subprocess
 import sys
 
@@ -98,3 +99,17 @@ def test_build_without_tensorrt_says_so(tmp_path, capsys):
     assert main([str(onnx), "--plugins", str(onnx)]) == 2
     assert "TensorRT's Python package is not installed" in capsys.readouterr().err
     assert not (tmp_path / "model.engine").exists()
+
+
+def test_plugin_library_checks(tmp_path):
+    from engines.plugin_library import check_plugin_library, plugin_library_tensorrt_version
+
+    with pytest.raises(FileNotFoundError, match="missing.so"):
+        plugin_library_tensorrt_version(tmp_path / "missing.so")
+    (tmp_path / "junk.so").write_bytes(b"not an ELF file")
+    with pytest.raises(RuntimeError, match="cannot load the plugin library"):
+        check_plugin_library(tmp_path / "junk.so", "10.14.1")
+    libm = "/lib/x86_64-linux-gnu/libm.so.6"
+    if os.path.exists(libm):  # a loadable library that is not ours
+        with pytest.raises(RuntimeError, match="not an instancevg plugin library"):
+            plugin_library_tensorrt_version(libm)

@@ -78,7 +78,18 @@ def _needed(path) -> list[str]:
 
 
 def test_dynamic_library_exports_only_the_loader_entry_points(full_build):
-    assert _exported(full_build.plugins) == {"getCreators", "setLoggerFinder"}
+    assert _exported(full_build.plugins) == {"getCreators", "setLoggerFinder", "instancevgPluginsTensorRTVersion"}
+
+
+def test_library_reports_the_tensorrt_version_it_was_built_for(full_build):
+    from engines.plugin_library import plugin_library_tensorrt_version
+
+    from engines.plugin_library import check_plugin_library
+
+    assert plugin_library_tensorrt_version(full_build.plugins) == "10.14.1"  # the kernel-lens 2.0.1 headers
+    check_plugin_library(full_build.plugins, "10.8.0")
+    with pytest.raises(RuntimeError, match="built for TensorRT 10.14.1, but this process runs TensorRT 11.1.0"):
+        check_plugin_library(full_build.plugins, "11.1.0")
 
 
 def test_static_library_exports_nothing(full_build):
