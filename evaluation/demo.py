@@ -12,6 +12,7 @@ the exit status is 1 when a parity tolerance is exceeded.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -30,9 +31,7 @@ DEFAULT_PLUGIN_LIBRARY = Path("build/plugins/libinstancevg_plugins.so")
 
 def tensorrt_unavailable_reason(plugin_library: Path) -> str | None:
     """Why the tensorrt backend cannot run here, or None when it can."""
-    try:
-        import tensorrt  # noqa: F401  (availability check)
-    except ImportError:
+    if importlib.util.find_spec("tensorrt") is None:
         return "TensorRT's Python package is not installed"
     try:
         import torch
