@@ -21,18 +21,18 @@ import numpy as np
 
 from instancevg import bundled
 from instancevg.data.tokenizer import Tokenizer
-from instancevg.data.transforms import preprocess_image, read_image
+from instancevg.data.transforms import read_image
+from instancevg.inference import prepare_inputs
 
-from .cli import BACKENDS, make_backend
+from .cli import BACKENDS, make_backend, reference_pytorch_settings
 from .report import tool_versions, write_report
 
 
 def sample_inputs(backend, batch: int) -> dict[str, np.ndarray]:
     image_path, expression = bundled.sample()
-    image = preprocess_image(read_image(image_path), backend.config.image_size)
-    ids, pad = Tokenizer(backend.tokenizer_path, backend.config.max_tokens).encode(expression)
-    return {"image": np.repeat(image[None], batch, 0), "text_ids": np.repeat(ids[None], batch, 0),
-            "text_pad_mask": np.repeat(pad[None], batch, 0)}
+    tokenizer = Tokenizer(backend.tokenizer_path, backend.config.max_tokens)
+    return prepare_inputs([read_image(image_path)] * batch, [expression] * batch, tokenizer,
+                          backend.config.image_size)
 
 
 def time_backend(backend, inputs: dict, warmup: int, iters: int) -> dict:
@@ -131,9 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             graph = next(iter(backends.values()), None)
             config = args.config or (graph.config.name if graph else None)
             if graph is not None and not args.checkpoint:
-                side = getattr(graph, "sidecar", {})
-                side = side.get("onnx_sidecar", side)
-                args.random_weights = args.random_weights or bool((side.get("checkpoint") or {}).get("random_weights"))
+                args.random_weights = args.random_weights or reference_pytorch_settings(graph)[1]
             backends = {"pytorch": make_backend("pytorch", args, config=config), **backends}
         rows = benchmark(backends, batch_sizes, args.warmup, args.iters)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:

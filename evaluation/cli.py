@@ -111,7 +111,7 @@ def make_backend(kind: str, args, onnx: str | None = None, engine: str | None = 
                                      args.device, args.random_weights)
 
 
-def _reference_pytorch_args(candidate) -> tuple[str, bool]:
+def reference_pytorch_settings(candidate) -> tuple[str, bool]:
     """The config (and whether weights are random) of the PyTorch reference of an exported graph."""
     sidecar = getattr(candidate, "sidecar", {})
     sidecar = sidecar.get("onnx_sidecar", sidecar)
@@ -127,7 +127,7 @@ def run(args) -> int:
         if args.compare:
             config = args.config or backend.config.name
             if args.compare == "pytorch" and args.backend != "pytorch" and not args.checkpoint:
-                config, random_weights = _reference_pytorch_args(backend)
+                config, random_weights = reference_pytorch_settings(backend)
                 args.random_weights = args.random_weights or random_weights
             reference = make_backend(args.compare, args, args.compare_onnx, args.compare_engine, config)
     results, parity = [], []

@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import datetime
-import platform
-import sys
-from importlib import metadata
 
 from instancevg.io import write_json_atomic
+from instancevg.versions import tool_versions as _tool_versions
 
 # where the paper reports each evaluator's metrics
 PAPER_TABLE = {"rec": "Table 1 (REC)", "res": "Table 2 (RES)", "gres": "Table 3 (GRES)", "refzom": "Table 4 (Ref-ZOM)",
@@ -15,13 +13,7 @@ _PACKAGES = ("instancevg", "torch", "numpy", "pycocotools", "onnx", "onnxruntime
 
 
 def tool_versions() -> dict:
-    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for name in _PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+    return _tool_versions(_PACKAGES)
 
 
 def _cell(value) -> str:

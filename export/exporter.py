@@ -26,6 +26,7 @@ from instancevg import bundled
 from instancevg.checkpoint import file_digest
 from instancevg.config import ModelConfig, get_config
 from instancevg.inference import load_model
+from engines.sidecar import sidecar_path
 from instancevg.io import atomic_path, write_json_atomic
 
 from . import contract
@@ -33,7 +34,7 @@ from .graph import strip_debug_outputs, trace_to_onnx
 from .options import ExportOptions
 from .precision import apply_fp16_policy, io_float_dtype
 from .report import format_report, summary, trtexec_commands
-from .sidecar import build_sidecar, sidecar_path
+from .sidecar import build_sidecar
 from .verify import TOLERANCES, Tolerance, VerificationError, VerificationReport, pytorch_reference, \
     sample_inputs, verify
 
@@ -178,10 +179,9 @@ def check_graph(traced: TracedGraph) -> list[str]:
 
 
 def verify_graph(traced: TracedGraph, tolerances: dict[str, Tolerance] | None = None) -> VerificationReport:
-    forced = None
-    if traced.reference_model is not None:
-        def forced(text_index, point_index):
-            return pytorch_reference(traced.reference_model, traced.inputs, text_index, point_index)
+    forced = None if traced.reference_model is None else (  # PyTorch re-run with the graph's selections
+        lambda text_index, point_index: pytorch_reference(traced.reference_model, traced.inputs, text_index,
+                                                          point_index))
     return verify(traced.model, traced.options.target, traced.options.precision, traced.inputs,
                   traced.reference, tolerances, traced.cfg, forced)
 

@@ -3,15 +3,13 @@ feed the graph and read its outputs without guessing (ARCHITECTURE.md, ONNX targ
 from __future__ import annotations
 
 import datetime
-import platform
-import sys
 from pathlib import Path
 
 import onnx
 
-import instancevg
 from instancevg.config import IMAGE_MEAN, IMAGE_STD, ModelConfig
 from instancevg.ops.export_target import PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION
+from instancevg.versions import tool_versions as _tool_versions
 
 from .contract import MS_DEFORM_ATTN, POINT_SELECT, value_types
 from .options import ExportOptions
@@ -21,12 +19,6 @@ SIDECAR_FORMAT = "instancevg-onnx"
 SIDECAR_VERSION = 1
 PLUGIN_LIBRARY = "libinstancevg_plugins.so"
 PLUGIN_LIBRARY_STATIC = "libinstancevg_plugins_static.so"
-
-
-def sidecar_path(onnx_path: str | Path) -> Path:
-    """model.onnx -> model.json (the name engines.sidecar reads)."""
-    path = Path(onnx_path)
-    return path.with_suffix(".json") if path.suffix == ".onnx" else path.with_name(path.name + ".json")
 
 
 def io_spec(model: onnx.ModelProto) -> tuple[list[dict], list[dict]]:
@@ -83,14 +75,7 @@ def plugins(cfg: ModelConfig, target: str) -> dict | None:
 
 
 def tool_versions() -> dict:
-    import numpy
-    import onnxruntime
-    import onnxscript
-    import torch
-
-    return {"instancevg": instancevg.__version__, "python": platform.python_version(),
-            "torch": torch.__version__, "onnx": onnx.__version__, "onnxscript": onnxscript.__version__,
-            "onnxruntime": onnxruntime.__version__, "numpy": numpy.__version__, "platform": sys.platform}
+    return _tool_versions(("instancevg", "torch", "onnx", "onnxscript", "onnxruntime", "numpy"))
 
 
 def build_sidecar(model: onnx.ModelProto, onnx_name: str, cfg: ModelConfig, options: ExportOptions,

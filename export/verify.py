@@ -25,7 +25,7 @@ import torch
 from instancevg.config import ModelConfig
 from instancevg.structures import RAW_OUTPUT_NAMES
 
-from .graph import DEBUG_OUTPUT_NAMES, ExportWrapper
+from .graph import DEBUG_OUTPUT_NAMES
 
 
 @dataclass(frozen=True)

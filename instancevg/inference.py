@@ -15,7 +15,7 @@ from .data.tokenizer import Tokenizer
 from .data.transforms import preprocess_image
 from .model import InstanceVG, build_model
 from .postprocess import postprocess
-from .structures import Prediction, RawOutputs
+from .structures import INPUT_NAMES, Prediction, RawOutputs
 
 
 def resolve_files(config: str | ModelConfig, checkpoint: str | Path | None, tokenizer: str | Path | None,
@@ -47,6 +47,22 @@ def load_model(cfg: ModelConfig, checkpoint: str | Path | None, device: str | to
     return model.eval().to(device)
 
 
+def prepare_inputs(images: Sequence[np.ndarray], expressions: Sequence[str], tokenizer: Tokenizer,
+                   size: int) -> dict[str, np.ndarray]:
+    """The three network inputs of a batch: image [B,3,S,S] float32, text_ids [B,L] int64,
+    text_pad_mask [B,L] bool, from RGB uint8 images and their expressions."""
+    if len(images) != len(expressions):
+        raise ValueError(f"{len(images)} images but {len(expressions)} expressions")
+    ids, pad = tokenizer.encode_batch(list(expressions))
+    return {"image": np.stack([preprocess_image(im, size) for im in images]), "text_ids": ids, "text_pad_mask": pad}
+
+
+@torch.no_grad()
+def run_model(model: InstanceVG, inputs: dict[str, np.ndarray], device: torch.device) -> RawOutputs:
+    """The model on numpy inputs (names of structures.INPUT_NAMES), outputs as torch tensors."""
+    return model(*(torch.from_numpy(np.ascontiguousarray(inputs[k])).to(device) for k in INPUT_NAMES))
+
+
 class Predictor:
     """Ground expressions in images with the PyTorch model.
 
@@ -66,20 +82,7 @@ class Predictor:
         self.post = post or model.cfg.postprocess
         self.device = torch.device(device)
 
-    def preprocess(self, images: Sequence[np.ndarray], expressions: Sequence[str]) -> dict[str, np.ndarray]:
-        """The three network inputs: image [B,3,S,S] float32, text_ids [B,L] int64, text_pad_mask [B,L] bool."""
-        if len(images) != len(expressions):
-            raise ValueError(f"{len(images)} images but {len(expressions)} expressions")
-        size = self.model.cfg.image_size
-        ids, pad = self.tokenizer.encode_batch(list(expressions))
-        return {"image": np.stack([preprocess_image(im, size) for im in images]), "text_ids": ids,
-                "text_pad_mask": pad}
-
-    @torch.no_grad()
-    def forward(self, inputs: dict[str, np.ndarray]) -> RawOutputs:
-        return self.model(*(torch.from_numpy(inputs[k]).to(self.device)
-                            for k in ("image", "text_ids", "text_pad_mask")))
-
     def predict(self, images: Sequence[np.ndarray], expressions: Sequence[str]) -> list[Prediction]:
-        raw = self.forward(self.preprocess(images, expressions))
+        raw = run_model(self.model, prepare_inputs(images, expressions, self.tokenizer, self.model.cfg.image_size),
+                        self.device)
         return postprocess(raw, self.post, self.model.cfg.image_size)

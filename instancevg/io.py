@@ -31,4 +31,6 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json_atomic(path: str | os.PathLike, obj, indent: int | None = 2) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=indent) + "\n")
+    """JSON indented for reading, or (indent None) compact, for large annotation files."""
+    separators = None if indent is not None else (",", ":")
+    write_text_atomic(path, json.dumps(obj, indent=indent, separators=separators) + "\n")

@@ -8,7 +8,7 @@ import torch
 
 from instancevg.config import ModelConfig, PostprocessConfig
 from instancevg.data.tokenizer import Tokenizer
-from instancevg.inference import load_model, resolve_files
+from instancevg.inference import load_model, resolve_files, run_model
 from instancevg.model import InstanceVG
 from instancevg.structures import RawOutputs
 
@@ -35,11 +35,8 @@ class PyTorchBackend:
         model = load_model(cfg, checkpoint, device)
         return cls(model, tokenizer, post, device, str(checkpoint) if checkpoint else None)
 
-    @torch.no_grad()
     def forward(self, inputs: dict[str, np.ndarray]) -> RawOutputs:
-        tensors = [torch.from_numpy(np.ascontiguousarray(inputs[k])).to(self.device)
-                   for k in ("image", "text_ids", "text_pad_mask")]
-        return self.model(*tensors).numpy()
+        return run_model(self.model, inputs, self.device).numpy()
 
     def describe(self) -> dict:
         return {"name": self.name, "device": str(self.device), "config": self.config.name,

@@ -21,11 +21,9 @@ ignore them. Files are written atomically (temporary file + os.replace).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import tempfile
-from typing import Any, Iterable, Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
 from tqdm import tqdm
 
@@ -34,21 +32,7 @@ from instancevg.data.datasets.base import DatasetError, load_json
 from instancevg.data.datasets.registry import (ANNOTATION_DIRS, BENCHMARKS, Benchmark, expected_files,
                                                get_benchmark, image_dir, original_files)
 from instancevg.data.sample import Sample
-
-
-def write_json_atomic(path: str, obj: Any) -> None:
-    """Write JSON to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, separators=(",", ":"))
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+from instancevg.io import write_json_atomic
 
 
 # ------------------------------------------------------------------------------------------ items
@@ -162,9 +146,9 @@ def convert_release(datasets: Iterable[str], source: str, output: str, splits: O
                         index[key] = groups
         data.update(shared_train)
         if index_path is not None:
-            write_json_atomic(index_path, index)
+            write_json_atomic(index_path, index, indent=None)
             written.append(index_path)
-        write_json_atomic(out_path, data)
+        write_json_atomic(out_path, data, indent=None)
         written.append(out_path)
     return written
 
