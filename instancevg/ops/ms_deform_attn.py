@@ -6,6 +6,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from .context import current_ops
 from .export_target import PLUGIN_DOMAIN, emit_plugin_nodes, plugin_attributes
 
 
@@ -15,11 +16,25 @@ def _level_shapes(spatial_shapes: torch.Tensor | Sequence[Sequence[int]]) -> lis
     return [(int(h), int(w)) for h, w in spatial_shapes]
 
 
-def _level_starts(shapes: list[tuple[int, int]]) -> list[int]:
+def level_starts(shapes: Sequence[tuple[int, int]]) -> list[int]:
+    """Offset of each level in the flattened value: [0, H_0*W_0, H_0*W_0 + H_1*W_1, ...]."""
     starts = [0]
     for h, w in shapes[:-1]:
         starts.append(starts[-1] + h * w)
     return starts
+
+
+def _drop_outside_samples(locations: torch.Tensor, weights: torch.Tensor, h: int, w: int
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Samples of one level whose location is not finite or lies entirely outside the map (every bilinear
+    corner in the padding: pixel x <= -1 or >= W, likewise y) contribute nothing, whatever their weight, as
+    in the kernels; grid_sample would read garbage at NaN/inf coordinates. locations [..., 2] (x, y)
+    normalised, weights [...]; returns both with such samples moved far outside and weighted 0."""
+    loc = locations.float()
+    x, y = loc[..., 0] * w - 0.5, loc[..., 1] * h - 0.5
+    inside = (x > -1) & (x < w) & (y > -1) & (y < h)  # False for NaN
+    locations = torch.where(inside[..., None], locations, torch.full_like(locations, -1.0))
+    return locations, torch.where(inside, weights, torch.zeros_like(weights))
 
 
 def _plugin_node(value: torch.Tensor, shapes: list[tuple[int, int]], sampling_locations: torch.Tensor,
@@ -29,7 +44,7 @@ def _plugin_node(value: torch.Tensor, shapes: list[tuple[int, int]], sampling_lo
     B, _, M, D = value.shape
     Q = sampling_locations.shape[1]
     spatial_shapes = torch.tensor(shapes, dtype=torch.int32, device=value.device)
-    level_start_index = torch.tensor(_level_starts(shapes), dtype=torch.int32, device=value.device)
+    level_start_index = torch.tensor(level_starts(shapes), dtype=torch.int32, device=value.device)
     return torch.onnx.ops.symbolic(
         f"{PLUGIN_DOMAIN}::MSDeformAttn",
         (value, spatial_shapes, level_start_index, sampling_locations.to(value.dtype),
@@ -47,14 +62,16 @@ def ms_deform_attn(value: torch.Tensor, spatial_shapes, level_start_index, sampl
         level_start_index: [L], offset of each level in S (implied by spatial_shapes; accepted for the
             plugin contract and checked for consistency when it is a tensor in eager mode).
         sampling_locations: [B, Q, M, L, P, 2] normalised (x, y); pixel = loc * size - 0.5
-            (align_corners=False); samples outside the map read zeros.
+            (align_corners=False); bilinear corners outside the map read zeros; a sample whose location
+            is NaN/inf or entirely outside the map contributes nothing, whatever its weight.
         attention_weights: [B, Q, M, L, P].
 
     Returns:
         [B, Q, M * D], channel m * D + d.
 
     ONNX export: one ``MSDeformAttn`` custom node for the tensorrt target (``export_target``), else
-    the decomposition below (one GridSample per level), which is also the eager reference.
+    the decomposition below (one GridSample per level), which is also the eager reference. Eager runs
+    under ``use_ops("plugin")`` call the plugin kernels instead (``plugin``).
     """
     shapes = _level_shapes(spatial_shapes)
     B, S, M, D = value.shape
@@ -63,22 +80,28 @@ def ms_deform_attn(value: torch.Tensor, spatial_shapes, level_start_index, sampl
         raise ValueError(f"spatial_shapes {shapes} do not match value [S={S}] and {L} sampling levels")
     if emit_plugin_nodes():
         return _plugin_node(value, shapes, sampling_locations, attention_weights)
-    if isinstance(level_start_index, torch.Tensor) and not torch.jit.is_tracing() \
+    if isinstance(level_start_index, (torch.Tensor, list, tuple)) and not torch.jit.is_tracing() \
             and not torch.compiler.is_compiling() and not torch.onnx.is_in_onnx_export():
-        starts = _level_starts(shapes)
-        if level_start_index.tolist() != starts:
-            raise ValueError(f"level_start_index {level_start_index.tolist()} != expected {starts}")
+        given = level_start_index.tolist() if isinstance(level_start_index, torch.Tensor) else list(level_start_index)
+        if given != level_starts(shapes):
+            raise ValueError(f"level_start_index {given} != expected {level_starts(shapes)}")
+    if current_ops() == "plugin":
+        from . import plugin
+
+        return plugin.ms_deform_attn(value, shapes, sampling_locations, attention_weights)
     values = value.split([h * w for h, w in shapes], dim=1)
-    grids = 2 * sampling_locations - 1  # grid_sample's [-1, 1] convention, align_corners=False
-    sampled = []
+    sampled, level_weights = [], []
     for level, (h, w) in enumerate(shapes):
-        # [B, H*W, M, D] -> [B*M, D, H, W]
-        v = values[level].flatten(2).transpose(1, 2).reshape(B * M, D, h, w)
-        # [B, Q, M, P, 2] -> [B*M, Q, P, 2]
-        g = grids[:, :, :, level].transpose(1, 2).flatten(0, 1)
+        locations, weights = _drop_outside_samples(sampling_locations[:, :, :, level],
+                                                   attention_weights[:, :, :, level], h, w)
+        level_weights.append(weights)
+        # [B, H*W, M, D] -> [B*M, D, H, W]; contiguous: CPU FP16 grid_sample misreads strided inputs
+        v = values[level].flatten(2).transpose(1, 2).reshape(B * M, D, h, w).contiguous()
+        # [B, Q, M, P, 2] -> [B*M, Q, P, 2] in grid_sample's [-1, 1] convention, align_corners=False
+        g = (2 * locations - 1).transpose(1, 2).flatten(0, 1).contiguous()
         sampled.append(F.grid_sample(v, g, mode="bilinear", padding_mode="zeros", align_corners=False))
     # [B*M, D, Q, L, P] weighted by [B*M, 1, Q, L, P]
     stacked = torch.stack(sampled, dim=-2)
-    weights = attention_weights.transpose(1, 2).reshape(B * M, 1, Q, L, P)
+    weights = torch.stack(level_weights, dim=3).transpose(1, 2).reshape(B * M, 1, Q, L, P)
     out = (stacked * weights).flatten(-2).sum(-1)  # [B*M, D, Q]
     return out.view(B, M * D, Q).transpose(1, 2).contiguous()

@@ -3,9 +3,19 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
+from .context import current_ops, forced_point_index
 from .export_target import PLUGIN_DOMAIN, emit_plugin_nodes, plugin_attributes
+
+
+def distance_scale(w_dist: float, h: int, w: int) -> float:
+    """The float32 factor of the distances: float32(float32(w_dist) / sqrt(h^2 + w^2)), the quotient taken
+    in float64. The one definition of the selection's scale: the reference below, the ONNX attribute
+    (float32 w_dist) and both kernels (pointSelectScale in plugins/common/pointSelectMath.h) use exactly
+    this value, so that FP32 selections agree bit for bit. Returned as the Python float of that float32."""
+    return float(np.float32(float(np.float32(w_dist)) / math.sqrt(h * h + w * w)))
 
 
 def points_from_indices(indices: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -30,10 +40,12 @@ def _plugin_node(scores: torch.Tensor, num_points: int, w_dist: float) -> tuple[
 def select_points(scores: torch.Tensor, num_points: int, w_dist: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Greedy score-plus-spread selection of ``num_points`` grid cells.
 
-    The first point is argmax(s); each next one maximises s(c) + w_dist * d(c) / sqrt(h^2 + w^2) over the
-    cells not yet chosen, d(c) being the Euclidean distance in cells (row, col) to the nearest chosen
-    cell. Ties go to the first cell in row-major order. Identical to the official shrinking-set loop
-    (running min-distance vector, chosen cells at -inf, plain argmax). No sigmoid is applied here.
+    The first point is argmax(s); each next one maximises s(c) + scale * d(c) over the cells not yet
+    chosen, d(c) being the Euclidean distance in cells (row, col) to the nearest chosen cell and scale =
+    :func:`distance_scale` (w_dist / sqrt(h^2 + w^2) in float32). Every operation is one float32 operation,
+    rounded separately (the kernels do the same). Ties go to the first cell in row-major order; a NaN score
+    ranks highest (torch.argmax). Identical to the official shrinking-set loop (running min-distance
+    vector, chosen cells at -inf, plain argmax). No sigmoid is applied here.
 
     Args:
         scores: [B, h, w] float32, s = sigmoid(attention map).
@@ -41,20 +53,29 @@ def select_points(scores: torch.Tensor, num_points: int, w_dist: float) -> tuple
         indices [B, N] int64 (row * w + col) and points [B, N, 2] float32 (x, y) in [0, 1].
 
     ONNX export: one ``PointSelect`` custom node for the tensorrt target (``export_target``), else this
-    fixed unrolled loop of standard ops (ArgMax, Where, Min, Sqrt, ...).
+    fixed unrolled loop of standard ops (ArgMax, Where, Min, Sqrt, ...). Eager runs under
+    ``use_ops("plugin")`` call the plugin kernels instead; inside ``forced_selection`` the given cells are
+    returned.
     """
     if scores.dim() != 3:
         raise ValueError(f"scores must be [B, h, w], got shape {tuple(scores.shape)}")
     B, h, w = scores.shape
     if not 1 <= num_points <= h * w:
         raise ValueError(f"num_points must lie in [1, {h * w}], got {num_points}")
+    forced = forced_point_index()
+    if forced is not None:
+        return forced, points_from_indices(forced, h, w)
     if emit_plugin_nodes():
         return _plugin_node(scores, num_points, w_dist)
+    if current_ops() == "plugin":
+        from . import plugin
+
+        return plugin.select_points(scores, num_points, w_dist)
     s = scores.reshape(B, h * w).float()
     cells = torch.arange(h * w, device=scores.device)
     rows = torch.div(cells, w, rounding_mode="floor").float()
     cols = (cells % w).float()
-    scale = w_dist / math.sqrt(h * h + w * w)
+    scale = distance_scale(w_dist, h, w)  # a float32 value: the float32 product below is exact to it
     neg_inf = torch.full_like(s, float("-inf"))
     chosen = torch.zeros_like(s, dtype=torch.bool)
     dmin = torch.full_like(s, float("inf"))

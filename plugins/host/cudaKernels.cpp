@@ -27,6 +27,16 @@ int32_t finish(cudaError_t status, cudaStream_t stream, int32_t synchronize)
 
 extern "C" {
 
+int32_t ivg_cuda_abi_version(void)
+{
+    return 1;
+}
+
+int32_t ivg_cuda_set_device(int32_t device)
+{
+    return static_cast<int32_t>(cudaSetDevice(device));
+}
+
 int32_t ivg_cuda_ms_deform_attn(int32_t dtype, void const* value, int32_t const* spatial_shapes,
     int32_t const* level_start_index, void const* sampling_locations, void const* attention_weights, void* out,
     int32_t batch, int32_t num_values, int32_t num_heads, int32_t channels, int32_t num_queries, int32_t num_levels,

@@ -1,8 +1,10 @@
 /*
  * C ABI of the CUDA kernels without TensorRT (libinstancevg_kernels_cuda.so), for GPU tests: the same launchers
  * the plugins call, taking device pointers (e.g. torch CUDA tensors' data_ptr()) and a CUDA stream handle.
- * Every function returns a cudaError_t value (0 = success) after synchronising the stream, so that tests see
- * kernel faults at the call that caused them.
+ * Every launcher returns a cudaError_t value (0 = success); with synchronize != 0 it synchronises the stream
+ * first, so that tests see kernel faults at the call that caused them. The library links the CUDA runtime
+ * statically, so its current device is its own: callers select the device of their tensors with
+ * ivg_cuda_set_device before launching on a stream of that device.
  */
 #ifndef INSTANCEVG_PLUGIN_CUDA_KERNELS_H
 #define INSTANCEVG_PLUGIN_CUDA_KERNELS_H
@@ -15,6 +17,12 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+//! Version of this ABI; bumped whenever a signature below changes.
+IVG_CUDA_API int32_t ivg_cuda_abi_version(void);
+
+//! cudaSetDevice for this library's runtime on the calling thread.
+IVG_CUDA_API int32_t ivg_cuda_set_device(int32_t device);
 
 //! dtype 0 = float32, 1 = float16 for value, sampling_locations, attention_weights and out.
 IVG_CUDA_API int32_t ivg_cuda_ms_deform_attn(int32_t dtype, void const* value, int32_t const* spatial_shapes,

@@ -135,8 +135,8 @@ def test_select_text_tokens_topk_branch():
     feats = torch.zeros(1, 8, 2)
     feats[0, :, 0] = torch.tensor([0.1, 0.9, 0.5, 0.7, 0.3, 5.0, 6.0, 7.0])  # positions >= 5 are padding
     pad = torch.tensor([[False] * 5 + [True] * 3])
-    sel, valid = ops.select_text_tokens(feats, pad, 3)
-    idx, _ = ops.text_token_indices(feats, pad, 3)
+    sel, valid, idx = ops.select_text_tokens(feats, pad, 3)
+    assert torch.equal(idx, ops.text_token_indices(feats, pad, 3)[0])
     assert idx.tolist() == [[1, 3, 2]]  # top-3 of the valid scores, descending; padding never chosen
     assert valid.tolist() == [[True, True, True]]
     assert torch.equal(sel, feats[:, [1, 3, 2]])
@@ -145,14 +145,13 @@ def test_select_text_tokens_topk_branch():
 def test_select_text_tokens_too_few_branch():
     feats = torch.randn(1, 8, 4)
     pad = torch.tensor([[False] * 2 + [True] * 6])
-    sel, valid = ops.select_text_tokens(feats, pad, 4)
-    idx, _ = ops.text_token_indices(feats, pad, 4)
+    sel, valid, idx = ops.select_text_tokens(feats, pad, 4)
     assert idx.tolist() == [[0, 1, 2, 3]]  # sequence order
     assert valid.tolist() == [[True, True, False, False]]
     assert torch.equal(sel[0, :2], feats[0, :2]) and torch.count_nonzero(sel[0, 2:]) == 0  # padding masked
 
 
-def test_select_text_tokens_batch_mixes_branches_and_honours_index_override():
+def test_select_text_tokens_batch_mixes_branches_and_honours_a_forced_selection():
     feats = torch.randn(2, 6, 3)
     pad = torch.tensor([[False] * 6, [False, False, True, True, True, True]])
     idx, valid = ops.text_token_indices(feats, pad, 3)
@@ -160,5 +159,7 @@ def test_select_text_tokens_batch_mixes_branches_and_honours_index_override():
     assert idx[0].tolist() == scores.topk(3).indices.tolist()
     assert idx[1].tolist() == [0, 1, 2] and valid[1].tolist() == [True, True, False]
     forced = torch.tensor([[5, 4, 3], [2, 1, 0]])
-    sel, _ = ops.select_text_tokens(feats, pad, 3, index=forced)
+    with ops.forced_selection(text_index=forced):
+        sel, forced_valid, index = ops.select_text_tokens(feats, pad, 3)
+    assert torch.equal(index, forced) and torch.equal(forced_valid, valid)  # validity by the same rule
     assert torch.equal(sel[0], feats[0, [5, 4, 3]]) and torch.count_nonzero(sel[1, 0]) == 0

@@ -1,0 +1,134 @@
+"""The plugin kernels through their C ABI, without TensorRT: the host build for CPU tensors, the CUDA build
+for CUDA tensors (``plugins/host/hostKernels.h`` and ``plugins/host/cudaKernels.h``).
+
+Both libraries are built from ``plugins/`` with CMake (no TensorRT needed)::
+
+    cmake -S plugins -B build/plugins && cmake --build build/plugins -j        # CPU: host library only
+    # with nvcc: also libinstancevg_kernels_cuda.so (set -DCMAKE_CUDA_ARCHITECTURES=native on a GPU machine)
+
+and found in ``$INSTANCEVG_PLUGINS`` (the build folder, or any file inside it), else ``./build/plugins``,
+else ``build/plugins`` of the source tree this package was installed from.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+from pathlib import Path
+
+PLUGINS_ENV = "INSTANCEVG_PLUGINS"
+HOST_LIBRARY = "libinstancevg_plugins_host.so"
+CUDA_LIBRARY = "libinstancevg_kernels_cuda.so"
+HOST_ABI_VERSION = 1
+CUDA_ABI_VERSION = 1
+BUILD_HINT = ("build it with: cmake -S plugins -B build/plugins && cmake --build build/plugins -j "
+              f"(then run from the repository root or set ${PLUGINS_ENV} to that folder)")
+
+_i32, _f32, _ptr, _size = ctypes.c_int32, ctypes.c_float, ctypes.c_void_p, ctypes.c_size_t
+
+
+class KernelLibraryError(RuntimeError):
+    """A plugin kernel library is missing, unloadable, of another ABI, or refused a call."""
+
+
+def search_dirs() -> list[Path]:
+    """Where the kernel libraries are looked for, in order."""
+    dirs = []
+    given = os.environ.get(PLUGINS_ENV)
+    if given:
+        path = Path(given)
+        dirs.append(path.parent if path.suffix == ".so" else path)
+    dirs.append(Path.cwd() / "build" / "plugins")
+    dirs.append(Path(__file__).resolve().parents[2] / "build" / "plugins")  # source tree of an editable install
+    return list(dict.fromkeys(dirs))
+
+
+def find_library(name: str) -> Path:
+    """The first ``name`` in :func:`search_dirs`; KernelLibraryError naming every place looked at."""
+    for folder in search_dirs():
+        if (folder / name).is_file():
+            return folder / name
+    looked = ", ".join(str(d) for d in search_dirs())
+    raise KernelLibraryError(f"{name} not found (looked in {looked}); {BUILD_HINT}")
+
+
+def _load(path: Path) -> ctypes.CDLL:
+    try:
+        return ctypes.CDLL(str(path))
+    except OSError as exc:
+        raise KernelLibraryError(f"cannot load {path}: {exc}") from None
+
+
+@functools.lru_cache(maxsize=None)
+def host_library() -> ctypes.CDLL:
+    """libinstancevg_plugins_host.so with its C ABI declared (loaded once; :func:`reset` forgets it)."""
+    lib = _load(find_library(HOST_LIBRARY))
+    lib.ivg_host_abi_version.restype = _i32
+    lib.ivg_host_last_error.restype = ctypes.c_char_p
+    for name in ("ivg_ms_deform_attn_f32", "ivg_ms_deform_attn_f16"):
+        fn = getattr(lib, name)
+        fn.restype = _i32
+        fn.argtypes = [_ptr] * 6 + [_i32] * 7
+    lib.ivg_point_select.restype = _i32
+    lib.ivg_point_select.argtypes = [_ptr, _i32, _i32, _i32, _i32, _f32, _ptr, _ptr]
+    lib.ivg_point_select_check_fields.restype = _i32
+    lib.ivg_point_select_check_fields.argtypes = [_i32, _f32]
+    version = lib.ivg_host_abi_version()
+    if version != HOST_ABI_VERSION:
+        raise KernelLibraryError(f"{lib._name} has host ABI version {version}, this package expects "
+                                 f"{HOST_ABI_VERSION}: rebuild plugins/")
+    return lib
+
+
+@functools.lru_cache(maxsize=None)
+def cuda_library() -> ctypes.CDLL:
+    """libinstancevg_kernels_cuda.so with its C ABI declared (loaded once; :func:`reset` forgets it)."""
+    lib = _load(find_library(CUDA_LIBRARY))
+    try:
+        lib.ivg_cuda_abi_version.restype = _i32
+        version = lib.ivg_cuda_abi_version()
+    except AttributeError:
+        version = 0
+    if version != CUDA_ABI_VERSION:
+        raise KernelLibraryError(f"{lib._name} has CUDA ABI version {version}, this package expects "
+                                 f"{CUDA_ABI_VERSION}: rebuild plugins/")
+    lib.ivg_cuda_set_device.restype = _i32
+    lib.ivg_cuda_set_device.argtypes = [_i32]
+    lib.ivg_cuda_ms_deform_attn.restype = _i32
+    lib.ivg_cuda_ms_deform_attn.argtypes = [_i32] + [_ptr] * 6 + [_i32] * 7 + [_ptr, _i32]
+    lib.ivg_cuda_point_select_workspace_size.restype = _size
+    lib.ivg_cuda_point_select_workspace_size.argtypes = [_i32, _i32, _i32]
+    lib.ivg_cuda_point_select.restype = _i32
+    lib.ivg_cuda_point_select.argtypes = [_ptr, _i32, _i32, _i32, _i32, _f32, _ptr, _ptr, _ptr, _ptr, _i32]
+    lib.ivg_cuda_error_string.restype = ctypes.c_char_p
+    lib.ivg_cuda_error_string.argtypes = [_i32]
+    return lib
+
+
+def reset() -> None:
+    """Forget the loaded libraries: the next call searches again (after $INSTANCEVG_PLUGINS changed)."""
+    host_library.cache_clear()
+    cuda_library.cache_clear()
+
+
+def check_host(status: int, what: str) -> None:
+    """Raise KernelLibraryError with the host library's reason for a non-zero ``status``."""
+    if status != 0:
+        reason = host_library().ivg_host_last_error().decode()
+        raise KernelLibraryError(f"{what}: host kernel refused the call ({status}): {reason}")
+
+
+def check_cuda(status: int, what: str) -> None:
+    """Raise KernelLibraryError with cudaGetErrorString for a non-zero cudaError_t ``status``."""
+    if status != 0:
+        reason = cuda_library().ivg_cuda_error_string(status).decode()
+        raise KernelLibraryError(f"{what}: CUDA kernel failed ({status}): {reason}")
+
+
+def available(device_type: str = "cpu") -> str | None:
+    """None when the kernels for ``device_type`` ("cpu" or "cuda") can be loaded, else why not."""
+    try:
+        host_library() if device_type == "cpu" else cuda_library()
+    except KernelLibraryError as exc:
+        return str(exc)
+    return None
