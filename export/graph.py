@@ -45,11 +45,10 @@ class ExportWrapper(nn.Module):
 
     def forward(self, image: torch.Tensor, text_ids: torch.Tensor, text_pad_mask: torch.Tensor):
         compute_dtype = self.model.vis_enc.beit3.vision_embed.proj.weight.dtype
-        capture = {} if self.debug_outputs else None
-        out = self.model.forward_all(image.to(compute_dtype), text_ids, text_pad_mask, capture=capture)
+        out = self.model.forward_all(image.to(compute_dtype), text_ids, text_pad_mask)
         outputs = tuple(out[name].to(self.io_dtype) for name in RAW_OUTPUT_NAMES)
         if self.debug_outputs:
-            outputs += (out["point_index"], capture["text_sel_index"])
+            outputs += (out["point_index"], out["text_index"])
         return outputs
 
 

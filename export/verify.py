@@ -22,7 +22,9 @@ import numpy as np
 import onnx
 import torch
 
+from instancevg import ops
 from instancevg.config import ModelConfig
+from instancevg.model.tracing import record_intermediates
 from instancevg.structures import RAW_OUTPUT_NAMES
 
 from .graph import DEBUG_OUTPUT_NAMES
@@ -127,22 +129,20 @@ def sample_inputs(cfg: ModelConfig, batch: int, seed: int = 0) -> dict[str, np.n
 def pytorch_reference(model: torch.nn.Module, inputs: dict[str, np.ndarray], text_index: np.ndarray | None = None,
                       point_index: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The float32 model's outputs (RAW_OUTPUT_NAMES + debug indices) on ``inputs``, optionally with the
-    text-token / point selections forced (``forward_all``'s overrides). Also returns, under private
+    text-token / point selections forced (``ops.forced_selection``). Also returns, under private
     keys, what the selections were made from: ``_point_scores`` [B, h*w] (sigmoid of the attention map)
     and ``_text_scores`` [B, L] (the text filter's scores, -inf beyond the valid tokens)."""
     args = [torch.from_numpy(inputs[k]) for k in ("image", "text_ids", "text_pad_mask")]
-    overrides = {k: None if v is None else torch.from_numpy(np.asarray(v, np.int64))
-                 for k, v in (("text_index", text_index), ("point_index", point_index))}
-    capture: dict = {}
-    with torch.no_grad():
-        out = model.forward_all(*args, capture=capture, **overrides)
+    forced = [None if v is None else torch.from_numpy(np.asarray(v, np.int64)) for v in (text_index, point_index)]
+    with torch.no_grad(), ops.forced_selection(*forced), record_intermediates(model) as stages:
+        out = model.forward_all(*args)
         valid = ~args[2]
-        text_scores = (capture["F_t"].float() * valid.unsqueeze(-1)).mean(-1)
+        text_scores = (stages["F_t"].float() * valid.unsqueeze(-1)).mean(-1)
         text_scores = text_scores.masked_fill(~valid, float("-inf"))
     result = {n: out[n].float().numpy() for n in RAW_OUTPUT_NAMES}
     result["debug_point_index"] = out["point_index"].numpy()
-    result["debug_text_index"] = capture["text_sel_index"].numpy()
-    result["_point_scores"] = capture["global_attn_map"].sigmoid().flatten(1).numpy()
+    result["debug_text_index"] = out["text_index"].numpy()
+    result["_point_scores"] = out["global_attn_map"].sigmoid().flatten(1).numpy()
     result["_text_scores"] = text_scores.numpy()
     return result
 
@@ -159,7 +159,7 @@ def point_selection_gap(scores: np.ndarray, picks: np.ndarray, grid: tuple[int, 
     shortfall of a pick below that step's best combined score (0 = every pick was a maximum)."""
     h, w = grid
     rows, cols = np.divmod(np.arange(h * w), w)
-    scale = w_dist / np.sqrt(h * h + w * w)
+    scale = ops.distance_scale(w_dist, h, w)
     chosen = np.zeros(h * w, bool)
     dmin = np.full(h * w, np.inf)
     worst = 0.0

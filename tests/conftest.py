@@ -1,4 +1,4 @@
-"""Shared test settings: markers, small-thread torch, locations of the shared reference data."""
+"""Shared test settings: markers, small-thread torch, synthetic data roots."""
 import os
 from pathlib import Path
 
@@ -13,40 +13,11 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "tensorrt: needs TensorRT; skipped with its reason elsewhere")
 
 
-def golden_dir() -> Path | None:
-    """The golden folder: $INSTANCEVG_GOLDEN_DIR, else ../shared/facts/golden next to the repository."""
-    env = os.environ.get("INSTANCEVG_GOLDEN_DIR")
-    path = Path(env) if env else REPO.parent / "shared" / "facts" / "golden"
-    return path if (path / "golden_gres_base.npz").is_file() else None
-
-
-def facts_dir() -> Path | None:
-    env = os.environ.get("INSTANCEVG_FACTS_DIR")
-    path = Path(env) if env else REPO.parent / "shared" / "facts"
-    return path if (path / "official_state_dict_gres_base.json").is_file() else None
-
-
 @pytest.fixture(autouse=True, scope="session")
 def _torch_threads():
     import torch
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
-
-
-def golden_state_dict(golden: Path, facts: Path) -> dict:
-    """The golden README's deterministic gres-base weights (its own make_weights.py), checked against two
-    of its recorded checksums."""
-    import importlib.util
-    import json
-
-    spec = importlib.util.spec_from_file_location("make_weights", golden / "make_weights.py")
-    make_weights = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_weights)
-    state = make_weights.make_state_dict(make_weights.load_key_list(facts / "official_state_dict_gres_base.json"))
-    checksums = json.loads((golden / "weights_checksums.json").read_text())
-    for key in ("head.class_embed.2.weight", "vis_enc.beit3.encoder.layers.11.ffn.B.fc2.weight"):
-        assert make_weights.sha256_of(state[key]) == checksums[key]["sha256"], f"weight recipe differs at {key}"
-    return state
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +35,31 @@ def synthetic_root(tmp_path_factory):
         return roots[num_images, seed]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def plugin_kernels():
+    """The plugin kernel libraries for ``instancevg.ops.kernels`` (the ``plugin`` op implementation): the
+    folder named by $INSTANCEVG_PLUGINS when it holds the host library, else built with CMake into
+    build/tests/plugins/kernels (host library; with the CUDA one too where a GPU and nvcc exist).
+    Returns the folder; the loader finds the libraries there for the whole session."""
+    from instancevg.ops import kernels
+
+    from .plugin_build import build_root, cmake_build, cuda_gpu_reason, find_nvcc
+
+    given = os.environ.get(kernels.PLUGINS_ENV)
+    if given and (kernels.search_dirs()[0] / kernels.HOST_LIBRARY).is_file():
+        folder = kernels.search_dirs()[0]
+    else:
+        folder = build_root() / "kernels"
+        nvcc = find_nvcc()
+        if nvcc and not cuda_gpu_reason():
+            archs = os.environ.get("INSTANCEVG_TEST_CUDA_ARCHITECTURES", "native")
+            cmake_build(folder, [f"-DCMAKE_CUDA_COMPILER={nvcc}", f"-DCMAKE_CUDA_ARCHITECTURES={archs}"],
+                        ["instancevg_plugins_host", "instancevg_kernels_cuda"])
+        else:
+            cmake_build(folder, ["-DINSTANCEVG_PLUGINS_HOST_ONLY=ON"], ["instancevg_plugins_host"])
+        os.environ[kernels.PLUGINS_ENV] = str(folder)
+    kernels.reset()
+    kernels.host_library()  # fails here, with the reason, if the build is unusable
+    return folder

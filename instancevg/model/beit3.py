@@ -119,11 +119,7 @@ class VisionEmbedding(nn.Module):
 
 
 class BEiT3(nn.Module):
-    """Joint image-text encoder; returns the normalised tokens [B, 1 + P + L, C].
-
-    ``capture`` (a dict) receives the input of layer 0 and every layer's output (before the final
-    LayerNorm) under ``beit_embed_out`` and ``beit_layer_out`` (list), for stage-by-stage checks.
-    """
+    """Joint image-text encoder; returns the normalised tokens [B, 1 + P + L, C]."""
 
     def __init__(self, cfg: EncoderConfig, image_size: int):
         super().__init__()
@@ -133,19 +129,13 @@ class BEiT3(nn.Module):
         self.vision_embed = VisionEmbedding(cfg)
         self.encoder = Encoder(cfg, num_patches)
 
-    def forward(self, image: torch.Tensor, text_ids: torch.Tensor, text_pad_mask: torch.Tensor,
-                capture: dict | None = None) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, text_ids: torch.Tensor, text_pad_mask: torch.Tensor) -> torch.Tensor:
         vision = self.vision_embed(image)
         text = self.text_embed(text_ids)
         split = vision.shape[1]
         x = torch.cat([vision, text], dim=1) + self.encoder.embed_positions(split, text.shape[1])
         pad = torch.cat([text_pad_mask.new_zeros(vision.shape[:2]), text_pad_mask], dim=1).bool()
         x = x * (~pad).unsqueeze(-1).to(x.dtype)  # padded tokens are zeroed, then masked as keys
-        if capture is not None:
-            capture["beit_embed_out"] = x
-            capture["beit_layer_out"] = []
         for layer in self.encoder.layers:
             x = layer(x, pad, split)
-            if capture is not None:
-                capture["beit_layer_out"].append(x)
         return self.encoder.layer_norm(x, split)

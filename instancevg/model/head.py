@@ -63,28 +63,26 @@ class InstanceVGHead(nn.Module):
                                      cfg.w_dist, cfg.dynamic_point_selection)
         self.detrloss = CriterionBuffers(cfg.loss.no_object_weight)
         self.decoder_transformer = DeformableTransformer(C, cfg.decoder_heads, cfg.decoder_ffn_dim,
-                                                         cfg.decoder_layers, cfg.num_levels, cfg.num_points,
+                                                         cfg.decoder_layers, cfg.level_shapes, cfg.num_points,
                                                          cfg.dropout)
         self.query_pos_embedding = nn.Linear(2, C)
 
-    def forward(self, img_tokens: torch.Tensor, text_tokens: torch.Tensor, text_pad_mask: torch.Tensor,
-                capture: dict | None = None, text_index=None, point_index=None) -> dict:
+    def forward(self, img_tokens: torch.Tensor, text_tokens: torch.Tensor, text_pad_mask: torch.Tensor) -> dict:
         """
         Args:
             img_tokens: [B, C_enc, g, g] BEiT-3 patch tokens as a map; text_tokens: [B, L, C_enc];
             text_pad_mask: [B, L] bool.
         Returns a dict of tensors: class_logits [B,N,2], boxes [B,N,4], points [B,N,2],
-        instance_mask_logits [B,N,4g,4g], global_mask_logits [B,1,4g,4g], exist_logits [B,2], and for
-        training: class_logits_per_layer [layers,B,N,2], boxes_per_layer [layers,B,N,4],
-        global_attn_map [B,g,g].
+        instance_mask_logits [B,N,4g,4g], global_mask_logits [B,1,4g,4g], exist_logits [B,2]; for training:
+        class_logits_per_layer [layers,B,N,2], boxes_per_layer [layers,B,N,4], global_attn_map [B,g,g];
+        and the selections: point_index [B,N], text_index [B,N] (int64).
         """
         f_v = self.img_embedding(img_tokens)
         f_t = self.lan_embedding(text_tokens)
         levels = self.neck(f_v)
-        queries, points, global_map, point_index = self.query_generation(
-            f_t, text_pad_mask, f_v, capture, text_index, point_index)
-        query_pos = self.query_pos_embedding(points.to(f_v.dtype))
-        states, reference = self.decoder_transformer(levels, queries, query_pos, points, capture)
+        aqsm = self.query_generation(f_t, text_pad_mask, f_v)
+        query_pos = self.query_pos_embedding(aqsm.points.to(f_v.dtype))
+        states, reference = self.decoder_transformer(levels, aqsm.queries, query_pos, aqsm.points)
         ref_logit = inverse_sigmoid(reference)
         ref_logit = torch.cat([ref_logit, torch.zeros_like(ref_logit)], dim=-1)
         class_logits, boxes_raw = [], []
@@ -99,13 +97,10 @@ class InstanceVGHead(nn.Module):
         global_masks = self.seg_branch(s_global)
         # the mean over every pixel of S_global accumulates in float32 (FP16 policy)
         exist_logits = self.nt_embed(s_global.flatten(2).transpose(1, 2)).float().mean(1)
-        if capture is not None:
-            capture.update(F_v=f_v, F_t=f_t, fpn_levels=levels, S_global=s_global, query_pos=query_pos,
-                           dec_layer_out=states, box_raw_per_layer=boxes_raw)
-        return dict(class_logits=class_logits[-1], boxes=boxes[-1], points=points,
+        return dict(class_logits=class_logits[-1], boxes=boxes[-1], points=aqsm.points,
                     instance_mask_logits=instance_masks, global_mask_logits=global_masks,
                     exist_logits=exist_logits, class_logits_per_layer=class_logits, boxes_per_layer=boxes,
-                    global_attn_map=global_map, point_index=point_index)
+                    global_attn_map=aqsm.global_map, point_index=aqsm.point_index, text_index=aqsm.text_index)
 
 
 def upsample_mask_logits(logits: torch.Tensor, size: int) -> torch.Tensor:

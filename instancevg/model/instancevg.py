@@ -50,17 +50,14 @@ class InstanceVG(nn.Module):
         if text_pad_mask.dtype != torch.bool:
             raise ValueError(f"text_pad_mask must be bool (True = padding), got {text_pad_mask.dtype}")
 
-    def forward_all(self, image, text_ids, text_pad_mask, capture: dict | None = None, text_index=None,
-                    point_index=None) -> dict:
-        """Every head output (RawOutputs fields + per-layer predictions for training); ``capture`` gets
-        the named intermediates; ``text_index`` / ``point_index`` [B, N] override the selections."""
+    def forward_all(self, image, text_ids, text_pad_mask) -> dict:
+        """Every head output (RawOutputs fields, per-layer predictions for training, the selections; see
+        ``InstanceVGHead.forward``)."""
         g = self.cfg.grid_size
         L = text_ids.shape[1]
-        tokens = self.vis_enc.beit3(image, text_ids.long(), text_pad_mask, capture)
-        if capture is not None:
-            capture.update(beit_cls=tokens[:, 0], beit_image_tokens=tokens[:, 1:-L], beit_text_tokens=tokens[:, -L:])
+        tokens = self.vis_enc.beit3(image, text_ids.long(), text_pad_mask)
         img_tokens = tokens[:, 1:-L].transpose(1, 2).reshape(tokens.shape[0], -1, g, g)
-        return self.head(img_tokens, tokens[:, -L:], text_pad_mask, capture, text_index, point_index)
+        return self.head(img_tokens, tokens[:, -L:], text_pad_mask)
 
     def forward(self, image: torch.Tensor, text_ids: torch.Tensor, text_pad_mask: torch.Tensor) -> RawOutputs:
         if not torch.compiler.is_compiling() and not torch.jit.is_tracing():

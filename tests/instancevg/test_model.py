@@ -8,9 +8,7 @@ from instancevg.config import PRESETS, get_config
 from instancevg.model import build_model
 from instancevg.structures import RAW_OUTPUT_NAMES
 
-from ..conftest import facts_dir
-
-FACTS = facts_dir()
+from ..golden import DATA
 
 
 def meta_state_shapes(name: str) -> dict[str, list[int]]:
@@ -19,11 +17,10 @@ def meta_state_shapes(name: str) -> dict[str, list[int]]:
     return {k: list(v.shape) for k, v in model.state_dict().items()}
 
 
-@pytest.mark.skipif(FACTS is None, reason="../shared/facts not found (set INSTANCEVG_FACTS_DIR)")
 @pytest.mark.parametrize("config,inventory", [("gres-base", "gres_base"), ("gres-large", "gres_large"),
                                               ("refcoco-base", "refcoco_base")])
 def test_state_dict_equals_official_inventory(config, inventory):
-    official = json.loads((FACTS / f"official_state_dict_{inventory}.json").read_text())["keys"]
+    official = json.loads((DATA / "official" / f"state_dict_{inventory}.json").read_text())["keys"]
     ours = meta_state_shapes(config)
     assert [k for k in official if k not in ours] == []
     assert [k for k in ours if k not in official] == []

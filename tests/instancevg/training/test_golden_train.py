@@ -1,9 +1,9 @@
 """Golden equivalence of the training losses with the official ``forward_train``
-(../shared/facts/golden/golden_gres_base_train.npz): gres-base with the golden weights, eval-mode forward
+(tests/data/golden/golden_gres_base_train.npz): gres-base with the golden weights, eval-mode forward
 (as the golden was made), the golden's hand-made targets.
 
-Tolerances (golden_gres_base_train.md): matching indices exact; cost matrices and every loss term
-relative 1e-4 (the md says ~1e-5 is reachable, 1e-4 safe).
+Tolerances (tests/data/golden/README.md): matching indices exact; cost matrices and every loss term
+relative 1e-4 (about 1e-5 is reachable in float32, 1e-4 is safe).
 """
 
 import numpy as np
@@ -16,14 +16,8 @@ from instancevg.model import build_model
 from instancevg.training.losses import InstanceVGCriterion, attention_map_target
 from instancevg.training.targets import make_targets
 
-from ...conftest import facts_dir, golden_dir, golden_state_dict
+from ...golden import Golden, golden_folder, golden_state_dict
 
-GOLDEN = golden_dir()
-FACTS = facts_dir()
-TRAIN_NPZ = GOLDEN / "golden_gres_base_train.npz" if GOLDEN is not None else None
-pytestmark = pytest.mark.skipif(
-    GOLDEN is None or FACTS is None or not TRAIN_NPZ.is_file(),
-    reason="training golden not found (set INSTANCEVG_GOLDEN_DIR / INSTANCEVG_FACTS_DIR or place ../shared)")
 REL = 1e-4
 SIZE = 320
 
@@ -38,14 +32,11 @@ MASK_TERMS["exist_ce"] = "nt_ce"
 
 @pytest.fixture(scope="module")
 def run():
-    state = golden_state_dict(GOLDEN, FACTS)
     model = build_model(get_config("gres-base")).eval()  # eval mode: the golden has no dropout
-    load_checkpoint(model, {"state_dict": state})
-    base = np.load(GOLDEN / "golden_gres_base.npz")
-    train = np.load(TRAIN_NPZ)
+    load_checkpoint(model, {"state_dict": golden_state_dict()})
+    train = np.load(golden_folder() / "golden_gres_base_train.npz")
     with torch.no_grad():
-        outputs = model.forward_all(torch.from_numpy(base["input_image"]), torch.from_numpy(base["input_text_ids"]),
-                                    torch.from_numpy(base["input_text_pad_mask"]))
+        outputs = model.forward_all(*Golden().inputs())
     targets = make_targets(
         boxes_xyxy=[train["gt_boxes_xyxy_s0"], np.zeros((0, 4), np.float32)],
         instance_masks=[train["gt_instance_masks_s0"], np.zeros((0, SIZE, SIZE), np.uint8)],
