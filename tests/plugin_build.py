@@ -1,4 +1,7 @@
-"""Building plugins/ for the tests: CMake invocations, nvcc and TensorRT header discovery (see conftest.py)."""
+"""Building plugins/ for the tests: CMake invocations, nvcc and TensorRT header discovery.
+
+Builds go to build/tests/plugins/ under the repository (ignored by git), or to $INSTANCEVG_PLUGIN_BUILD_DIR.
+"""
 from __future__ import annotations
 
 import os
@@ -11,10 +14,8 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 PLUGINS_DIR = REPO_ROOT / "plugins"
-if str(REPO_ROOT) not in sys.path:  # instancevg.ops, when the package is not installed
-    sys.path.insert(0, str(REPO_ROOT))
 
 KERNEL_LENS = "kernel-lens==2.0.1"
 JOBS = os.environ.get("INSTANCEVG_BUILD_JOBS", "2")

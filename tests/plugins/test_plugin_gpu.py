@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from plugin_build import build_root, cmake_build, cuda_gpu_reason, find_nvcc, tensorrt_include_dir
-from plugin_kernels import (MSDAInputs, fp16_tolerance, msda_inputs, msda_reference, select_points_reference)
+from ..plugin_build import build_root, cmake_build, cuda_gpu_reason, find_nvcc, tensorrt_include_dir
+from .plugin_kernels import (MSDAInputs, fp16_tolerance, msda_inputs, msda_reference, select_points_reference)
 from instancevg.ops import ms_deform_attn
 
 pytestmark = pytest.mark.gpu
@@ -80,7 +80,7 @@ def test_cuda_ms_deform_attn_fp32(cuda_kernels_lib, case):
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"B{c[0]}Q{c[1]}M{c[2]}D{c[3]}L{len(c[4])}")
 @pytest.mark.parametrize("value_offset", [0, 1], ids=["half2", "scalar"])
 def test_cuda_ms_deform_attn_fp16(cuda_kernels_lib, host_lib, case, value_offset):
-    from plugin_kernels import host_msda
+    from .plugin_kernels import host_msda
     x = msda_inputs(np.random.default_rng(1), *case).astype(np.float16)
     out = cuda_msda(cuda_kernels_lib, x, half=True, value_offset=value_offset).cpu().numpy()
     ref = msda_reference(x.astype(np.float64))

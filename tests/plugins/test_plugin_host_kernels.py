@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from plugin_kernels import (fp16_tolerance, host_msda, host_select_points, msda_inputs, msda_reference,
+from .plugin_kernels import (fp16_tolerance, host_msda, host_select_points, msda_inputs, msda_reference,
                             select_points_reference)
 
 MSDA_CASES = [
