@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from instancevg import bundled
+from instancevg.cli.arguments import add_runtime_arguments
 from instancevg.data.tokenizer import Tokenizer
 from instancevg.data.transforms import read_image
 from instancevg.inference import prepare_inputs
@@ -105,11 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint")
     p.add_argument("--tokenizer")
     p.add_argument("--random-weights", action="store_true")
-    p.add_argument("--device", default="cpu")
     p.add_argument("--batch-sizes", default="1", help="comma-separated (default 1)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--iters", type=int, default=20)
     p.add_argument("-o", "--output", help="JSON report")
+    add_runtime_arguments(p, cuda_graph=True)
     return p
 
 

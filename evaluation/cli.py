@@ -19,6 +19,7 @@ import sys
 import warnings
 from pathlib import Path
 
+from instancevg.cli.arguments import add_runtime_arguments, runtime_options
 from instancevg.config import PRESETS
 from instancevg.data.datasets import DatasetError, available_benchmarks, get_benchmark, open_dataset
 from instancevg.io import write_text_atomic
@@ -52,9 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--checkpoint", help="InstanceVG checkpoint for the pytorch backend (default: bundled for tiny)")
     model.add_argument("--tokenizer", help="SentencePiece model (default: bundled for tiny)")
     model.add_argument("--random-weights", action="store_true", help="pytorch backend without a checkpoint (smoke test)")
-    model.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     model.add_argument("--batch-size", type=int, default=8)
     model.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
+    add_runtime_arguments(p)
     parity = p.add_argument_group("parity")
     parity.add_argument("--compare", choices=BACKENDS, help="reference backend to compare with")
     parity.add_argument("--compare-onnx", help="portable graph of an onnxruntime reference")
@@ -90,25 +91,31 @@ def _predictions_path(template: str | None, name: str, split: str, several: bool
     return template.format(dataset=name, split=split)
 
 
-def make_backend(kind: str, args, onnx: str | None = None, engine: str | None = None, config: str | None = None):
-    """Instantiate a backend from the command-line arguments."""
+def make_backend(kind: str, args, onnx: str | None = None, engine: str | None = None, config: str | None = None,
+                 reference: bool = False):
+    """Instantiate a backend from the command-line arguments, on this process's device (under torchrun:
+    the GPU of its LOCAL_RANK, for every backend). ``reference``: the backend of --compare, which runs the
+    PyTorch model as it is defined (reference ops, float32, no TF32) whatever the candidate's settings."""
+    device = distributed.local_device(args.device)
+    cuda_graph = getattr(args, "cuda_graph", False)
     if kind == "onnxruntime":
         if not onnx:
             raise ValueError("--backend onnxruntime needs --onnx model.onnx (a --target portable export)")
         from .backends.onnxruntime import OnnxRuntimeBackend
 
-        return OnnxRuntimeBackend(onnx, args.tokenizer, "cuda" if args.device.startswith("cuda") else "cpu")
+        return OnnxRuntimeBackend(onnx, args.tokenizer, device)
     if kind == "tensorrt":
         if not engine:
             raise ValueError("--backend tensorrt needs --engine model.engine (built by instancevg-build-engine)")
         from .backends.tensorrt import TensorRTBackend
 
-        return TensorRTBackend(engine, args.tokenizer, args.plugins,
-                               args.device if args.device.startswith("cuda") else "cuda")
+        return TensorRTBackend(engine, args.tokenizer, args.plugins, device if device.startswith("cuda") else "cuda",
+                               cuda_graph)
     from .backends.pytorch import PyTorchBackend
 
-    return PyTorchBackend.from_files(config or "tiny", args.checkpoint, args.tokenizer,
-                                     args.device, args.random_weights)
+    options = {"cuda_graph": cuda_graph} if reference else runtime_options(args)
+    return PyTorchBackend.from_files(config or "tiny", args.checkpoint, args.tokenizer, device, args.random_weights,
+                                     **options)
 
 
 def reference_pytorch_settings(candidate) -> tuple[str, bool]:
@@ -129,7 +136,8 @@ def run(args) -> int:
             if args.compare == "pytorch" and args.backend != "pytorch" and not args.checkpoint:
                 config, random_weights = reference_pytorch_settings(backend)
                 args.random_weights = args.random_weights or random_weights
-            reference = make_backend(args.compare, args, args.compare_onnx, args.compare_engine, config)
+            reference = make_backend(args.compare, args, args.compare_onnx, args.compare_engine, config,
+                                     reference=True)
     results, parity = [], []
     for name, split in targets:
         benchmark = get_benchmark(name)

@@ -17,6 +17,11 @@ def init_from_environment(device: str = "cpu") -> bool:
     return _dist.init_distributed(torch.device(device))
 
 
+def local_device(device: str) -> str:
+    """The device this process uses: under torchrun on CUDA, cuda:LOCAL_RANK; else ``device``."""
+    return str(_dist.local_device(torch.device(device)))
+
+
 def shard(num_items: int) -> range:
     """This rank's indices: rank, rank + world, ..."""
     rank, size = world()

@@ -10,7 +10,16 @@ from instancevg.structures import INPUT_NAMES, RAW_OUTPUT_NAMES, RawOutputs
 
 from .graph import fixed_batch, run_in_chunks, settings_from_sidecar
 
-PROVIDERS = {"cpu": ["CPUExecutionProvider"], "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
+
+
+def providers(device: str) -> list:
+    """ONNX Runtime execution providers for "cpu", "cuda" or "cuda:N" (the CUDA provider on GPU N)."""
+    kind, _, index = device.partition(":")
+    if kind == "cpu" and not index:
+        return ["CPUExecutionProvider"]
+    if kind == "cuda" and (not index or index.isdigit()):
+        return [("CUDAExecutionProvider", {"device_id": int(index or 0)}), "CPUExecutionProvider"]
+    raise ValueError(f"device must be cpu, cuda or cuda:N for onnxruntime, got {device!r}")
 _NUMPY = {"float32": np.float32, "float16": np.float16, "int64": np.int64, "int32": np.int32, "bool": np.bool_}
 
 
@@ -37,12 +46,10 @@ class OnnxRuntimeBackend:
                              "--target portable for ONNX Runtime, or build an engine from this graph with "
                              "instancevg-build-engine and use --backend tensorrt --engine model.engine")
         self.config, self.post, self.tokenizer_path = settings_from_sidecar(self.sidecar, str(sidecar_file), tokenizer)
-        if device not in PROVIDERS:
-            raise ValueError(f"device must be one of {sorted(PROVIDERS)} for onnxruntime, got {device!r}")
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(self.onnx_path), options, providers=PROVIDERS[device])
+        self.session = ort.InferenceSession(str(self.onnx_path), options, providers=providers(device))
         self.input_types = {i["name"]: _NUMPY[i["dtype"]] for i in self.sidecar["inputs"]}
         self.batch = fixed_batch(self.sidecar)
         self.device = device

@@ -18,6 +18,8 @@ from ..data.masks import encode_mask
 from ..data.tokenizer import Tokenizer
 from ..data.transforms import read_image
 from ..inference import Predictor, load_model, resolve_files
+from ..model.precision import apply_fp16_policy
+from .arguments import add_runtime_arguments
 from ..io import atomic_path, write_json_atomic
 from ..postprocess import rescale_prediction
 from ..visualize import draw_overlay
@@ -39,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--thr-m", type=float, help="mask probability threshold, >= (default: config, 0.5)")
     p.add_argument("--out-mask", choices=("merge", "global", "instance"), help="output mask mode (default merge)")
     p.add_argument("--nms", action="store_true", help="apply NMS (IoU 0.7) before selecting queries")
-    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    add_runtime_arguments(p)
     return p
 
 
@@ -56,7 +58,9 @@ def run(args: argparse.Namespace) -> dict:
     post = cfg.postprocess if not changes else type(cfg.postprocess)(**{**cfg.postprocess.__dict__, **changes})
     rgb = read_image(image_path)
     model = load_model(cfg, checkpoint, args.device, args.seed)
-    predictor = Predictor(model, Tokenizer(tokenizer_path, cfg.max_tokens), post, args.device)
+    if args.precision == "fp16":
+        apply_fp16_policy(model)
+    predictor = Predictor(model, Tokenizer(tokenizer_path, cfg.max_tokens), post, args.device, args.ops, args.tf32)
     pred = rescale_prediction(predictor.predict([rgb], [expression])[0], rgb.shape[0], rgb.shape[1])
     record = {
         "image": str(image_path), "expression": expression, "config": cfg.name,

@@ -113,3 +113,21 @@ def test_plugin_library_checks(tmp_path):
     if os.path.exists(libm):  # a loadable library that is not ours
         with pytest.raises(RuntimeError, match="not an instancevg plugin library"):
             plugin_library_tensorrt_version(libm)
+
+
+def test_runner_raises_when_tensorrt_refuses_a_call():
+    """A refused execute (or shape, or address) raises with what was refused instead of returning the buffers
+    of an earlier call (the CUDA-graph path included)."""
+    from types import SimpleNamespace
+
+    from engines.runner import EngineRunner
+
+    runner = object.__new__(EngineRunner)
+    runner.context = SimpleNamespace(execute_async_v3=lambda stream: False)
+    runner.stream = SimpleNamespace(cuda_stream=0)
+    with pytest.raises(RuntimeError, match="TensorRT refused: execution during the CUDA-graph capture"):
+        runner._execute("execution during the CUDA-graph capture")
+    runner.context = SimpleNamespace(execute_async_v3=lambda stream: True)
+    runner._execute("execution")  # accepted: no error
+    with pytest.raises(RuntimeError, match="input 'image' of shape"):
+        EngineRunner._check(False, "input 'image' of shape (9, 3, 128, 128) is outside the engine's profile")

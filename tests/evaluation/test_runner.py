@@ -104,3 +104,22 @@ def test_torchrun_two_processes_match_one(data_root, tmp_path):
     assert one["metrics"] == two["metrics"] and one["samples"] == two["samples"]
     assert (tmp_path / "single.jsonl").read_text().splitlines()[1:] == \
         (tmp_path / "dist.jsonl").read_text().splitlines()[1:]
+
+
+def test_each_torchrun_process_takes_the_gpu_of_its_local_rank(monkeypatch):
+    """Device resolution for every backend under torchrun: cuda -> cuda:LOCAL_RANK (pytorch, tensorrt) and
+    the ONNX Runtime CUDA provider's device_id."""
+    from evaluation import distributed
+    from evaluation.backends.onnxruntime import providers
+
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert distributed.local_device("cuda") == "cuda:1"
+    assert distributed.local_device("cpu") == "cpu"
+    assert providers(distributed.local_device("cuda")) == [("CUDAExecutionProvider", {"device_id": 1}),
+                                                           "CPUExecutionProvider"]
+    monkeypatch.delenv("WORLD_SIZE")
+    assert distributed.local_device("cuda:2") == "cuda:2"
+    with pytest.raises(ValueError, match="cpu, cuda or cuda:N"):
+        providers("gpu0")
