@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--checkpoint", help="InstanceVG checkpoint for the pytorch backend (default: bundled for tiny)")
     model.add_argument("--tokenizer", help="SentencePiece model (default: bundled for tiny)")
     model.add_argument("--random-weights", action="store_true", help="pytorch backend without a checkpoint (smoke test)")
+    model.add_argument("--trust-checkpoint", action="store_true",
+                       help="unpickle a checkpoint that safe loading refuses (runs code from the file: trusted files only)")
     model.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     model.add_argument("--batch-size", type=int, default=8)
     model.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
@@ -108,7 +110,7 @@ def make_backend(kind: str, args, onnx: str | None = None, engine: str | None = 
     from .backends.pytorch import PyTorchBackend
 
     return PyTorchBackend.from_files(config or "tiny", args.checkpoint, args.tokenizer,
-                                     args.device, args.random_weights)
+                                     args.device, args.random_weights, trusted=args.trust_checkpoint)
 
 
 def reference_pytorch_settings(candidate) -> tuple[str, bool]:

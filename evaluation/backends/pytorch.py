@@ -30,9 +30,11 @@ class PyTorchBackend:
 
     @classmethod
     def from_files(cls, config: str | ModelConfig, checkpoint=None, tokenizer=None, device="cpu",
-                   random_weights: bool = False, post: PostprocessConfig | None = None) -> "PyTorchBackend":
+                   random_weights: bool = False, post: PostprocessConfig | None = None,
+                   trusted: bool = False) -> "PyTorchBackend":
+        """``trusted``: unpickle a checkpoint that safe loading refuses (--trust-checkpoint)."""
         cfg, checkpoint, tokenizer = resolve_files(config, checkpoint, tokenizer, random_weights)
-        model = load_model(cfg, checkpoint, device)
+        model = load_model(cfg, checkpoint, device, trusted=trusted)
         return cls(model, tokenizer, post, device, str(checkpoint) if checkpoint else None)
 
     def forward(self, inputs: dict[str, np.ndarray]) -> RawOutputs:

@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="InstanceVG checkpoint (official format); default: bundled for tiny")
     p.add_argument("--tokenizer", help="SentencePiece model (beit3.spm); default: bundled for tiny")
     p.add_argument("--random-weights", action="store_true", help="run without a checkpoint (smoke test)")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="unpickle a checkpoint that safe loading refuses (runs code from the file: trusted files only)")
     p.add_argument("--seed", type=int, default=0, help="seed of --random-weights (default 0)")
     p.add_argument("--output", "-o", default="prediction",
                    help="output prefix: writes PREFIX.png and PREFIX.json (default: ./prediction)")
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> dict:
         changes["nms"] = True
     post = cfg.postprocess if not changes else type(cfg.postprocess)(**{**cfg.postprocess.__dict__, **changes})
     rgb = read_image(image_path)
-    model = load_model(cfg, checkpoint, args.device, args.seed)
+    model = load_model(cfg, checkpoint, args.device, args.seed, trusted=args.trust_checkpoint)
     predictor = Predictor(model, Tokenizer(tokenizer_path, cfg.max_tokens), post, args.device)
     pred = rescale_prediction(predictor.predict([rgb], [expression])[0], rgb.shape[0], rgb.shape[1])
     record = {
