@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 from instancevg.config import PRESETS
 from instancevg.data.datasets import DatasetError, available_benchmarks, get_benchmark, open_dataset
 from instancevg.io import write_text_atomic
+from instancevg.notices import warn_once
 
 from . import distributed
 from .report import build_report, paper_tables, write_report
@@ -120,6 +120,20 @@ def reference_pytorch_settings(candidate) -> tuple[str, bool]:
     return candidate.config.name, bool((sidecar.get("checkpoint") or {}).get("random_weights"))
 
 
+def warn_token_budgets(benchmarks: list[str], config) -> None:
+    """One line per run naming the benchmarks officially evaluated with another token budget."""
+    budgets: dict[int, list[str]] = {}
+    for name in dict.fromkeys(benchmarks):
+        tokens = get_benchmark(name).max_tokens
+        if tokens != config.max_tokens:
+            budgets.setdefault(tokens, []).append(name)
+    if budgets:
+        official = "; ".join(f"{', '.join(names)} with {tokens}" for tokens, names in budgets.items())
+        warn_once(("token-budget", tuple(benchmarks), config.name),
+                  f"config {config.name!r} encodes {config.max_tokens} tokens, but the official evaluation uses "
+                  f"other budgets: {official}")
+
+
 def run(args) -> int:
     distributed.init_from_environment(args.device)
     targets = _splits(args)
@@ -132,6 +146,8 @@ def run(args) -> int:
                 config, random_weights = reference_pytorch_settings(backend)
                 args.random_weights = args.random_weights or random_weights
             reference = make_backend(args.compare, args, args.compare_onnx, args.compare_engine, config)
+    if backend is not None and distributed.is_main():
+        warn_token_budgets([name for name, _ in targets], backend.config)
     results, parity = [], []
     for name, split in targets:
         benchmark = get_benchmark(name)
@@ -140,9 +156,6 @@ def run(args) -> int:
             results.append(score_predictions(args.predictions, dataset, benchmark.metrics,
                                              progress=not args.no_progress))
             continue
-        if benchmark.max_tokens != backend.config.max_tokens:
-            warnings.warn(f"{name} is officially evaluated with {benchmark.max_tokens} tokens; config "
-                          f"{backend.config.name!r} uses {backend.config.max_tokens}")
         if reference is not None:
             from .parity import compare_split
 
