@@ -1,8 +1,11 @@
 """``instancevg-predict``: ground one expression in one image with the PyTorch model.
 
 Writes ``<output>.png`` (overlay: merged mask, selected instance masks in distinct colours, their boxes
-with scores, selected points) and ``<output>.json`` (every query's box, score, point and selection flag
-in original-image pixels, the merged mask as COCO RLE, the existence probability).
+with score labels, selected points, a "no target" label when nothing is selected, and a caption band
+under the image with the expression and the outcome) and ``<output>.json`` (every query's box, score,
+point and selection flag in original-image pixels, the merged mask as COCO RLE, the existence
+probability; the image size as "height" and "width", and as "size" in the order "size_order" names,
+height first like the RLE's "size").
 Without IMAGE/EXPRESSION the bundled sample is used; without --checkpoint the bundled checkpoint of the
 config (``tiny``) is used, and where none is bundled the command refuses unless --random-weights.
 """
@@ -63,7 +66,8 @@ def run(args: argparse.Namespace) -> dict:
     record = {
         "image": str(image_path), "expression": expression, "config": cfg.name,
         "checkpoint": str(checkpoint) if checkpoint else None, "random_weights": checkpoint is None,
-        "size": [int(rgb.shape[0]), int(rgb.shape[1])], "thr_q": post.thr_q, "thr_m": post.thr_m,
+        "height": int(rgb.shape[0]), "width": int(rgb.shape[1]),
+        "size": [int(rgb.shape[0]), int(rgb.shape[1])], "size_order": ["height", "width"], "thr_q": post.thr_q, "thr_m": post.thr_m,
         "out_mask": post.out_mask, "exist_prob": pred.exist_prob, "no_target": not bool(pred.selected.any()),
         "queries": [{"query": int(q), "score": float(s), "box_xyxy": [float(v) for v in b],
                      "point_xy": [float(v) for v in pt], "selected": bool(sel)}
