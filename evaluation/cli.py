@@ -21,6 +21,7 @@ from pathlib import Path
 from instancevg.config import PRESETS
 from instancevg.data.datasets import DatasetError, available_benchmarks, get_benchmark, open_dataset
 from instancevg.io import write_text_atomic
+from instancevg import notices
 from instancevg.notices import warn_once
 
 from . import distributed
@@ -129,12 +130,13 @@ def warn_token_budgets(benchmarks: list[str], config) -> None:
             budgets.setdefault(tokens, []).append(name)
     if budgets:
         official = "; ".join(f"{', '.join(names)} with {tokens}" for tokens, names in budgets.items())
-        warn_once(("token-budget", tuple(benchmarks), config.name),
+        warn_once(("token-budget", config.name),
                   f"config {config.name!r} encodes {config.max_tokens} tokens, but the official evaluation uses "
                   f"other budgets: {official}")
 
 
 def run(args) -> int:
+    notices.reset()  # "once per run" warnings: a new run in this process reports afresh
     distributed.init_from_environment(args.device)
     targets = _splits(args)
     backend = reference = None
