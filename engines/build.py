@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,14 +21,10 @@ DEFAULT_WORKSPACE_MIB = 4096
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    from instancevg.io import atomic_path  # stdlib only; imported here to keep engines' import light
+
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def _gpu_name() -> str | None:

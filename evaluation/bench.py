@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint")
     p.add_argument("--tokenizer")
     p.add_argument("--random-weights", action="store_true")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="unpickle a checkpoint that safe loading refuses (runs code from the file: trusted files only)")
     p.add_argument("--batch-sizes", default="1", help="comma-separated (default 1)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--iters", type=int, default=20)

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
+from instancevg import notices
 from instancevg.cli.arguments import add_runtime_arguments, runtime_options
 from instancevg.config import PRESETS
 from instancevg.data.datasets import DatasetError, available_benchmarks, get_benchmark, open_dataset
 from instancevg.io import write_text_atomic
+from instancevg.notices import warn_once
 
 from . import distributed
 from .report import build_report, paper_tables, write_report
@@ -53,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--checkpoint", help="InstanceVG checkpoint for the pytorch backend (default: bundled for tiny)")
     model.add_argument("--tokenizer", help="SentencePiece model (default: bundled for tiny)")
     model.add_argument("--random-weights", action="store_true", help="pytorch backend without a checkpoint (smoke test)")
+    model.add_argument("--trust-checkpoint", action="store_true",
+                       help="unpickle a checkpoint that safe loading refuses (runs code from the file: trusted files only)")
     model.add_argument("--batch-size", type=int, default=8)
     model.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
     add_runtime_arguments(p)
@@ -115,7 +118,7 @@ def make_backend(kind: str, args, onnx: str | None = None, engine: str | None = 
 
     options = {"cuda_graph": cuda_graph} if reference else runtime_options(args)
     return PyTorchBackend.from_files(config or "tiny", args.checkpoint, args.tokenizer, device, args.random_weights,
-                                     **options)
+                                     trusted=args.trust_checkpoint, **options)
 
 
 def reference_pytorch_settings(candidate) -> tuple[str, bool]:
@@ -125,7 +128,22 @@ def reference_pytorch_settings(candidate) -> tuple[str, bool]:
     return candidate.config.name, bool((sidecar.get("checkpoint") or {}).get("random_weights"))
 
 
+def warn_token_budgets(benchmarks: list[str], config) -> None:
+    """One line per run naming the benchmarks officially evaluated with another token budget."""
+    budgets: dict[int, list[str]] = {}
+    for name in dict.fromkeys(benchmarks):
+        tokens = get_benchmark(name).max_tokens
+        if tokens != config.max_tokens:
+            budgets.setdefault(tokens, []).append(name)
+    if budgets:
+        official = "; ".join(f"{', '.join(names)} with {tokens}" for tokens, names in budgets.items())
+        warn_once(("token-budget", config.name),
+                  f"config {config.name!r} encodes {config.max_tokens} tokens, but the official evaluation uses "
+                  f"other budgets: {official}")
+
+
 def run(args) -> int:
+    notices.reset()  # "once per run" warnings: a new run in this process reports afresh
     distributed.init_from_environment(args.device)
     targets = _splits(args)
     backend = reference = None
@@ -138,6 +156,8 @@ def run(args) -> int:
                 args.random_weights = args.random_weights or random_weights
             reference = make_backend(args.compare, args, args.compare_onnx, args.compare_engine, config,
                                      reference=True)
+    if backend is not None and distributed.is_main():
+        warn_token_budgets([name for name, _ in targets], backend.config)
     results, parity = [], []
     for name, split in targets:
         benchmark = get_benchmark(name)
@@ -146,9 +166,6 @@ def run(args) -> int:
             results.append(score_predictions(args.predictions, dataset, benchmark.metrics,
                                              progress=not args.no_progress))
             continue
-        if benchmark.max_tokens != backend.config.max_tokens:
-            warnings.warn(f"{name} is officially evaluated with {benchmark.max_tokens} tokens; config "
-                          f"{backend.config.name!r} uses {backend.config.max_tokens}")
         if reference is not None:
             from .parity import compare_split
 

@@ -9,7 +9,7 @@ from instancevg.versions import tool_versions as _tool_versions
 # where the paper reports each evaluator's metrics
 PAPER_TABLE = {"rec": "Table 1 (REC)", "res": "Table 2 (RES)", "gres": "Table 3 (GRES)", "refzom": "Table 4 (Ref-ZOM)",
                "rrefcoco": "Table 5 (R-RefCOCO)", "grec": "Table 6 (GREC)"}
-_PACKAGES = ("instancevg", "torch", "numpy", "pycocotools", "onnx", "onnxruntime", "transformers", "tensorrt")
+_PACKAGES = ("instancevg", "torch", "numpy", "pycocotools", "onnx", "onnxruntime", "sentencepiece", "tensorrt")
 
 
 def tool_versions() -> dict:

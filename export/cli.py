@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"ONNX opset, {MIN_OPSET}..{MAX_OPSET} (default: %(default)s)")
     p.add_argument("--random-weights", action="store_true",
                    help="no checkpoint: random weights (seed 0); for tests and benchmarks only")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="unpickle a checkpoint that safe loading refuses (runs code from the file: trusted files only)")
     p.add_argument("--no-verify", action="store_true", help="skip running the graph against PyTorch")
     p.add_argument("--verbose", action="store_true", help="show the exporter's own output")
     p.add_argument("-o", "--output", required=True, help="output graph, e.g. model.onnx (sidecar: model.json)")
@@ -56,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options = options_from_args(args)
         export_onnx(args.output, args.config, options, checkpoint=args.checkpoint,
-                    random_weights=args.random_weights, log=lambda m: print(m, flush=True), verbose=args.verbose)
+                    random_weights=args.random_weights, log=lambda m: print(m, flush=True), verbose=args.verbose,
+                    trusted=args.trust_checkpoint)
     except VerificationError as exc:
         print(f"instancevg-export: verification failed: {exc}", file=sys.stderr)
         return 1

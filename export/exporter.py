@@ -23,7 +23,7 @@ import onnx
 import torch
 
 from instancevg import bundled
-from instancevg.checkpoint import file_digest
+from instancevg.checkpoint import CheckpointFormatError, UnsafeCheckpointError, file_digest
 from instancevg.config import ModelConfig, get_config
 from instancevg.inference import load_model
 from engines.sidecar import sidecar_path
@@ -105,8 +105,9 @@ def check_output_path(output: str | Path) -> Path:
 
 def build_graph(config: str | ModelConfig, options: ExportOptions, checkpoint: str | Path | None = None,
                 random_weights: bool = False, seed: int = 0, log: Callable[[str], None] | None = print,
-                verbose: bool = False) -> TracedGraph:
-    """Load the model, compute the PyTorch reference and trace the ONNX graph (with debug outputs)."""
+                verbose: bool = False, trusted: bool = False) -> TracedGraph:
+    """Load the model, compute the PyTorch reference and trace the ONNX graph (with debug outputs).
+    ``trusted``: unpickle a checkpoint that safe loading refuses (--trust-checkpoint)."""
     try:
         cfg = get_config(config) if isinstance(config, str) else config
     except ValueError as exc:
@@ -116,7 +117,9 @@ def build_graph(config: str | ModelConfig, options: ExportOptions, checkpoint: s
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*RANDOM weights.*")
         try:
-            model = load_model(cfg, ckpt_path, seed=seed)
+            model = load_model(cfg, ckpt_path, seed=seed, trusted=trusted)
+        except (UnsafeCheckpointError, CheckpointFormatError) as exc:  # the message names file and remedy
+            raise ExportError(f"--checkpoint {exc}") from None
         except (ValueError, FileNotFoundError) as exc:  # CheckpointMismatchError lists the keys
             raise ExportError(f"--checkpoint does not fit config {cfg.name!r}: {exc}") from None
     ckpt = ({"file": ckpt_path.name, "sha256": file_digest(ckpt_path), "random_weights": False}
@@ -259,9 +262,9 @@ def save_onnx(model: onnx.ModelProto, path: Path) -> None:
 def export_onnx(output: str | Path, config: str | ModelConfig = "tiny", options: ExportOptions | None = None,
                 checkpoint: str | Path | None = None, random_weights: bool = False, seed: int = 0,
                 tolerances: dict[str, Tolerance] | None = None, log: Callable[[str], None] | None = print,
-                verbose: bool = False) -> ExportResult:
-    """The whole export (Python API of instancevg-export)."""
+                verbose: bool = False, trusted: bool = False) -> ExportResult:
+    """The whole export (Python API of instancevg-export); ``trusted`` as in ``build_graph``."""
     options = options or ExportOptions()
     check_output_path(output)
-    traced = build_graph(config, options, checkpoint, random_weights, seed, log, verbose)
+    traced = build_graph(config, options, checkpoint, random_weights, seed, log, verbose, trusted)
     return finish_export(traced, output, tolerances, log)

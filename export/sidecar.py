@@ -43,7 +43,7 @@ def preprocessing(cfg: ModelConfig) -> dict:
 
 def tokenizer_settings(cfg: ModelConfig, tokenizer_file: Path | None, tokenizer_digest: str | None) -> dict:
     """instancevg.data.tokenizer.Tokenizer as data."""
-    return {"type": "transformers.XLMRobertaTokenizer over a SentencePiece model",
+    return {"type": "SentencePiece model, official XLM-R ids (instancevg.data.tokenizer.Tokenizer)",
             "file": tokenizer_file.name if tokenizer_file else "beit3.spm (user-supplied)",
             "sha256": tokenizer_digest, "max_tokens": cfg.max_tokens,
             "ids": {"bos": 0, "pad": 1, "eos": 2, "unk": 3, "piece": "SentencePiece id + 1"},

@@ -3,13 +3,17 @@
 Official InstanceVG files are ``torch.save`` dicts whose ``state_dict`` may carry DDP's ``module.``
 prefix; BEiT-3 pretrained files hold their weights under ``model`` (or ``module``) with keys
 ``beit3.*``. We save in the official format, so official tools read our checkpoints too.
+
+Files are read with torch's safe unpickler only (tensors, containers, numbers, plus the numpy scalars
+official checkpoints hold among their metrics); a file that needs anything else is refused, naming the
+type, unless the caller trusts it (``trusted=True``, ``--trust-checkpoint``).
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import pickle
-import warnings
+import re
 from pathlib import Path
 from typing import Mapping
 
@@ -39,20 +43,103 @@ class CheckpointMismatchError(ValueError):
         super().__init__("\n".join(lines))
 
 
-def read_file(path: str | os.PathLike) -> dict:
-    """torch.load on CPU; weights-only first, full unpickling only for files that need it (official
-    checkpoints may store numpy scalars among their metrics)."""
+class CheckpointFormatError(ValueError):
+    """A file that is not a readable checkpoint (empty, truncated, not a torch file, not a dict)."""
+
+
+class UnsafeCheckpointError(ValueError):
+    """A checkpoint whose unpickling needs a type outside the safe allowlist; loading it would run code
+    the file chooses, so it is loaded only with ``trusted=True`` (``--trust-checkpoint``)."""
+
+    def __init__(self, path: Path, types: list[str]):
+        self.path, self.types = path, list(types)
+        super().__init__(
+            f"{path}: refused to unpickle {', '.join(self.types)}: safe loading (torch.load weights_only=True) "
+            "accepts tensors, containers, numbers and numpy scalars only, and unpickling other types can run "
+            "code chosen by the file. Load it only if you trust its source: pass --trust-checkpoint "
+            "(Python: trusted=True)")
+
+
+def _numpy_scalar_globals() -> list:
+    """What torch.save pickles for a numpy number (official metric values, e.g. a cIoU computed from numpy
+    sums, are numpy scalars): ``numpy._core.multiarray.scalar`` (``numpy.core.multiarray.scalar`` when
+    written under numpy 1.x) called with a ``numpy.dtype`` whose state is set by its class
+    (``numpy.dtypes.Float64DType``, ...). Only bool, integer and float dtypes; no arrays."""
+    import numpy as np
+
+    try:
+        from numpy._core.multiarray import scalar  # numpy >= 2
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import scalar
+    numbers = (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
+               np.float16, np.float32, np.float64)
+    return [(scalar, "numpy._core.multiarray.scalar"), (scalar, "numpy.core.multiarray.scalar"), np.dtype,
+            *{type(np.dtype(t)) for t in numbers}]
+
+
+_REFUSED = (re.compile(r"Unsupported global: GLOBAL (\S+) was not an allowed global"),
+            re.compile(r"unsupported GLOBAL (\S+) whose module"),
+            re.compile(r"Can only build .* but got <class '([^']+)'>"))
+
+
+def _refused_types(path: Path, error: pickle.UnpicklingError) -> list[str]:
+    """The types safe loading refused in ``path``: every unsafe global found by reading the pickle
+    without running it, else the one named in torch's message; [] when the error is not a refusal."""
+    message = str(error)
+    named = [m.group(1) for pattern in _REFUSED for m in [pattern.search(message)] if m]
+    if not named:
+        return []
+    try:
+        with torch.serialization.safe_globals(_numpy_scalar_globals()):
+            found = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # a legacy (non-zip) file: only the message names the type
+        found = []
+    return found or named[:1]
+
+
+def read_file(path: str | os.PathLike, trusted: bool = False) -> dict:
+    """A checkpoint file as a dict, loaded on CPU.
+
+    Safe loading always (``torch.load(weights_only=True)`` with numpy scalars allowed); a file that needs
+    any other type raises UnsafeCheckpointError unless ``trusted`` (full unpickling, which runs whatever
+    the file asks). Files that are not checkpoints raise CheckpointFormatError; both are ValueErrors.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint file not found: {path}")
+    expected = "expected a checkpoint written by torch.save (a dict: state dict or InstanceVG checkpoint)"
+    if path.stat().st_size == 0:
+        raise CheckpointFormatError(f"{path}: the file is empty; {expected}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError):
-        warnings.warn(f"{path}: not loadable with weights_only=True; unpickling it fully (trusted file)")
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+        if trusted:
+            obj = torch.load(path, map_location="cpu", weights_only=False)
+        else:
+            with torch.serialization.safe_globals(_numpy_scalar_globals()):
+                obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        refused = [] if trusted else _refused_types(path, exc)
+        if refused:
+            raise UnsafeCheckpointError(path, refused) from None
+        raise CheckpointFormatError(f"{path}: not a readable checkpoint ({_first_line(exc)}); {expected}") from None
+    except Exception as exc:  # truncated or foreign files make torch raise anything (RuntimeError, EOFError, ...)
+        raise CheckpointFormatError(f"{path}: not a readable checkpoint ({type(exc).__name__}: "
+                                    f"{_first_line(exc)}); {expected}") from None
     if not isinstance(obj, Mapping):
-        raise ValueError(f"{path}: expected a dict (state dict or checkpoint), got {type(obj).__name__}")
+        raise CheckpointFormatError(f"{path}: expected a dict (state dict or checkpoint), got {type(obj).__name__}")
     return dict(obj)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The informative line of a torch/pickle error (torch prefixes weights-only errors with advice)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        if "WeightsUnpickler error:" in line:
+            rest = line.split("WeightsUnpickler error:", 1)[1].strip()
+            return rest or (lines[i + 1] if i + 1 < len(lines) else line)
+    if not lines:
+        return type(exc).__name__
+    line = re.sub(r"^\[enforce fail at [^\]]*\]\s*\.?\s*", "", lines[0])
+    return line.split(". ")[0].rstrip(".")
 
 
 def extract_state_dict(obj: Mapping, source: str = "checkpoint") -> dict[str, torch.Tensor]:
@@ -82,14 +169,16 @@ def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], source
         raise CheckpointMismatchError(source, missing, unexpected, mismatched)
 
 
-def load_checkpoint(model: nn.Module, checkpoint: str | os.PathLike | Mapping) -> dict:
+def load_checkpoint(model: nn.Module, checkpoint: str | os.PathLike | Mapping, trusted: bool = False) -> dict:
     """Load an InstanceVG checkpoint strictly into ``model``; returns the file's other entries.
+
+    ``trusted``: unpickle a file that safe loading refuses (see ``read_file``); only for trusted sources.
 
     The shared class/box heads appear three times (``.0/.1/.2``); like the official model, the copies
     are written in order into the one shared module, so ``.2`` is what takes effect.
     """
     source = str(checkpoint) if not isinstance(checkpoint, Mapping) else "checkpoint"
-    obj = read_file(checkpoint) if not isinstance(checkpoint, Mapping) else dict(checkpoint)
+    obj = read_file(checkpoint, trusted) if not isinstance(checkpoint, Mapping) else dict(checkpoint)
     state = extract_state_dict(obj, source)
     check_state_dict(model, state, source)
     model.load_state_dict(state, strict=True)
@@ -110,14 +199,15 @@ def interpolate_position_table(table: torch.Tensor, grid: int) -> torch.Tensor:
     return torch.cat([extra, patches.permute(0, 2, 3, 1).flatten(0, 2).to(table.dtype)], dim=0)
 
 
-def load_beit3_pretrained(model: nn.Module, path: str | os.PathLike | Mapping) -> list[str]:
+def load_beit3_pretrained(model: nn.Module, path: str | os.PathLike | Mapping, trusted: bool = False) -> list[str]:
     """Load official BEiT-3 pretrained weights (e.g. beit3_base_patch16_224.pth) into ``model.vis_enc``.
 
     Table A is interpolated to the configured patch grid. Keys outside the encoder (pre-training or
-    retrieval heads) are ignored and returned; every encoder key must be present and fit.
+    retrieval heads) are ignored and returned; every encoder key must be present and fit. ``trusted`` as
+    in ``read_file``.
     """
     source = str(path) if not isinstance(path, Mapping) else "BEiT-3 weights"
-    obj = read_file(path) if not isinstance(path, Mapping) else dict(path)
+    obj = read_file(path, trusted) if not isinstance(path, Mapping) else dict(path)
     state = extract_state_dict(obj, source)
     original_names = {(k if k.startswith("beit3.") else "beit3." + k): k for k in state}
     state = {name: state[k] for name, k in original_names.items()}

@@ -38,12 +38,13 @@ def resolve_files(config: str | ModelConfig, checkpoint: str | Path | None, toke
 
 
 def load_model(cfg: ModelConfig, checkpoint: str | Path | None, device: str | torch.device = "cpu",
-               seed: int = 0) -> InstanceVG:
-    """Build the model in eval mode, with the checkpoint's weights or (checkpoint None) seeded random ones."""
+               seed: int = 0, trusted: bool = False) -> InstanceVG:
+    """Build the model in eval mode, with the checkpoint's weights or (checkpoint None) seeded random ones.
+    ``trusted``: unpickle a checkpoint that safe loading refuses (``instancevg.checkpoint.read_file``)."""
     torch.manual_seed(seed)
     model = build_model(cfg)
     if checkpoint is not None:
-        load_checkpoint(model, checkpoint)
+        load_checkpoint(model, checkpoint, trusted)
     else:
         warnings.warn(f"config {cfg.name!r} runs with RANDOM weights: its predictions mean nothing")
     return model.eval().to(device)

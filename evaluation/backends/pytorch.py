@@ -53,11 +53,12 @@ class PyTorchBackend:
 
     @classmethod
     def from_files(cls, config: str | ModelConfig, checkpoint=None, tokenizer=None, device="cpu",
-                   random_weights: bool = False, post: PostprocessConfig | None = None, **options
-                   ) -> "PyTorchBackend":
-        """``options``: ops, precision, tf32, cuda_graph (see the class)."""
+                   random_weights: bool = False, post: PostprocessConfig | None = None, trusted: bool = False,
+                   **options) -> "PyTorchBackend":
+        """``trusted``: unpickle a checkpoint that safe loading refuses (--trust-checkpoint); ``options``: ops,
+        precision, tf32, cuda_graph (see the class)."""
         cfg, checkpoint, tokenizer = resolve_files(config, checkpoint, tokenizer, random_weights)
-        model = load_model(cfg, checkpoint, device)
+        model = load_model(cfg, checkpoint, device, trusted=trusted)
         return cls(model, tokenizer, post, device, str(checkpoint) if checkpoint else None, **options)
 
     def settings(self):

@@ -1,8 +1,11 @@
 """``instancevg-predict``: ground one expression in one image with the PyTorch model.
 
 Writes ``<output>.png`` (overlay: merged mask, selected instance masks in distinct colours, their boxes
-with scores, selected points) and ``<output>.json`` (every query's box, score, point and selection flag
-in original-image pixels, the merged mask as COCO RLE, the existence probability).
+with score labels, selected points, a "no target" label when nothing is selected, and a caption band
+under the image with the expression and the outcome) and ``<output>.json`` (every query's box, score,
+point and selection flag in original-image pixels, the merged mask as COCO RLE, the existence
+probability; the image size as "height" and "width", and as "size" in the order "size_order" names,
+height first like the RLE's "size").
 Without IMAGE/EXPRESSION the bundled sample is used; without --checkpoint the bundled checkpoint of the
 config (``tiny``) is used, and where none is bundled the command refuses unless --random-weights.
 """
@@ -34,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="InstanceVG checkpoint (official format); default: bundled for tiny")
     p.add_argument("--tokenizer", help="SentencePiece model (beit3.spm); default: bundled for tiny")
     p.add_argument("--random-weights", action="store_true", help="run without a checkpoint (smoke test)")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="unpickle a checkpoint that safe loading refuses (runs code from the file: trusted files only)")
     p.add_argument("--seed", type=int, default=0, help="seed of --random-weights (default 0)")
     p.add_argument("--output", "-o", default="prediction",
                    help="output prefix: writes PREFIX.png and PREFIX.json (default: ./prediction)")
@@ -57,7 +62,7 @@ def run(args: argparse.Namespace) -> dict:
         changes["nms"] = True
     post = cfg.postprocess if not changes else type(cfg.postprocess)(**{**cfg.postprocess.__dict__, **changes})
     rgb = read_image(image_path)
-    model = load_model(cfg, checkpoint, args.device, args.seed)
+    model = load_model(cfg, checkpoint, args.device, args.seed, trusted=args.trust_checkpoint)
     if args.precision == "fp16":
         apply_fp16_policy(model)
     predictor = Predictor(model, Tokenizer(tokenizer_path, cfg.max_tokens), post, args.device, args.ops, args.tf32)
@@ -65,7 +70,8 @@ def run(args: argparse.Namespace) -> dict:
     record = {
         "image": str(image_path), "expression": expression, "config": cfg.name,
         "checkpoint": str(checkpoint) if checkpoint else None, "random_weights": checkpoint is None,
-        "size": [int(rgb.shape[0]), int(rgb.shape[1])], "thr_q": post.thr_q, "thr_m": post.thr_m,
+        "height": int(rgb.shape[0]), "width": int(rgb.shape[1]),
+        "size": [int(rgb.shape[0]), int(rgb.shape[1])], "size_order": ["height", "width"], "thr_q": post.thr_q, "thr_m": post.thr_m,
         "out_mask": post.out_mask, "exist_prob": pred.exist_prob, "no_target": not bool(pred.selected.any()),
         "queries": [{"query": int(q), "score": float(s), "box_xyxy": [float(v) for v in b],
                      "point_xy": [float(v) for v in pt], "selected": bool(sel)}

@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-vis-enc", type=float, help="learning rate of the BEiT-3 encoder (default lr / 10)")
     p.add_argument("--grad-clip", type=float, default=0.15, help="gradient L2-norm clip, 0 = off (default 0.15)")
     p.add_argument("--resume", help="continue a run from its latest.pth (exact: optimizer, schedule, RNG)")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="unpickle a --pretrained-beit3/--load-from/--resume file that safe loading refuses (runs code "
+                        "from the file: trusted files only)")
     p.add_argument("--amp", action="store_true",
                    help="mixed precision (float16 + grad scaling on CUDA, bfloat16 on CPU); losses stay float32")
     p.add_argument("--seed", type=int, default=6666, help="seed (default 6666, official)")
@@ -138,13 +141,13 @@ def run(args: argparse.Namespace) -> dict:
     seed_everything(train_cfg.seed)  # same seed on every process (official): identical initial weights
     model = build_model(cfg)
     if args.pretrained_beit3:
-        load_beit3_pretrained(model, args.pretrained_beit3)  # raises CheckpointMismatchError when it does not fit
+        load_beit3_pretrained(model, args.pretrained_beit3, args.trust_checkpoint)  # raises CheckpointMismatchError when it does not fit
     if args.load_from:
-        load_checkpoint(model, args.load_from)
+        load_checkpoint(model, args.load_from, args.trust_checkpoint)
     train_set = GroundingTrainSet(train_samples, tokenizer, cfg.image_size, seed=train_cfg.seed)
     trainer = Trainer(model, train_set, train_cfg, work_dir, device, evaluate_fn)
     if args.resume:
-        trainer.resume(args.resume)
+        trainer.resume(args.resume, trusted=args.trust_checkpoint)
     try:
         return trainer.fit()
     finally:

@@ -35,6 +35,7 @@ from tqdm import tqdm
 from instancevg.data.datasets.registry import BENCHMARKS, Benchmark
 from instancevg.data.masks import decode_segmentation, encode_mask, uncompressed_rle
 from instancevg.data.tokenizer import clean_expression
+from instancevg.io import atomic_path
 
 SHAPES = ("circle", "square", "triangle", "diamond", "hexagon")
 PLURALS = {shape: shape + "s" for shape in SHAPES}
@@ -346,9 +347,8 @@ def coco_instances(scenes: list[Scene]) -> dict:
 
 # ------------------------------------------------------------------------------------------ writing
 def _write_bytes(path: str, data: bytes) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def write_original_release(root: str, benchmark: Benchmark, refs: list[dict], instances: bytes) -> None:

@@ -351,9 +351,10 @@ class Trainer:
             with atomic_path(self.work_dir / file_name) as tmp:
                 shutil.copyfile(latest, tmp)
 
-    def resume(self, path: str | Path) -> None:
-        """Restore a checkpoint written by ``save``; training continues at its epoch + 1."""
-        ckpt = read_file(path)
+    def resume(self, path: str | Path, trusted: bool = False) -> None:
+        """Restore a checkpoint written by ``save``; training continues at its epoch + 1. ``trusted``:
+        unpickle a file that safe loading refuses (``instancevg.checkpoint.read_file``)."""
+        ckpt = read_file(path, trusted)
         missing = [k for k in ("state_dict", "optimizer", "scheduler", "epoch", "rng") if k not in ckpt]
         if missing:
             raise ValueError(f"{path}: not a resumable instancevg-train checkpoint (lacks {missing}); load "
@@ -385,10 +386,11 @@ class Trainer:
             f.flush()
 
 
-def slim_checkpoint(source: str | Path, destination: str | Path, dtype: Optional[torch.dtype] = None) -> dict:
+def slim_checkpoint(source: str | Path, destination: str | Path, dtype: Optional[torch.dtype] = None,
+                    trusted: bool = False) -> dict:
     """Write a deployable copy of a training checkpoint: {"state_dict", "epoch", "metrics", "config"} (no
     optimizer or RNG state); ``dtype`` casts floating tensors (e.g. torch.float16 to halve the size)."""
-    ckpt = read_file(source)
+    ckpt = read_file(source, trusted)
     state = ckpt["state_dict"]
     if dtype is not None:
         state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}

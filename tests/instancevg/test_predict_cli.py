@@ -6,6 +6,7 @@ from PIL import Image
 
 from instancevg import bundled
 from instancevg.cli.predict import main
+from instancevg.data.transforms import read_image
 
 
 def test_refuses_without_checkpoint_unless_random_weights(tmp_path, capsys):
@@ -30,7 +31,9 @@ def test_writes_png_and_json_on_the_bundled_sample(tmp_path):
     record = json.loads((tmp_path / "pred.json").read_text())
     image = Image.open(tmp_path / "pred.png")
     h, w = record["size"]
-    assert image.size == (w, h) and image.mode == "RGB"
+    assert record["size_order"] == ["height", "width"] and (record["height"], record["width"]) == (h, w)
+    assert (h, w) == read_image(bundled.sample()[0]).shape[:2]
+    assert image.size[0] == w and image.size[1] > h and image.mode == "RGB"  # the caption band below
     assert record["expression"] == bundled.sample()[1] and record["random_weights"] is True
     assert len(record["queries"]) == 5 and all(q["selected"] for q in record["queries"])  # thr_q 0: all > 0
     scores = [q["score"] for q in record["queries"]]
@@ -40,6 +43,17 @@ def test_writes_png_and_json_on_the_bundled_sample(tmp_path):
         assert 0 <= x1 <= x2 <= w and 0 <= y1 <= y2 <= h
     assert record["mask"]["size"] == [h, w] and isinstance(record["mask"]["counts"], str)
     assert np.asarray(image).std() > 0
+
+
+def test_no_target_is_labelled_in_the_picture(tmp_path):
+    from instancevg.visualize import NO_TARGET_FILL
+
+    # thr_q 1.0: no query can be selected (strict >), whatever the weights
+    assert main(["--thr-q", "1.0", "-o", str(tmp_path / "none")]) == 0
+    record = json.loads((tmp_path / "none.json").read_text())
+    assert record["no_target"] is True and not any(q["selected"] for q in record["queries"])
+    picture = np.asarray(Image.open(tmp_path / "none.png"))[: record["height"]]
+    assert (picture == NO_TARGET_FILL).all(-1).sum() > 100
 
 
 def test_bad_arguments(tmp_path, capsys):
