@@ -17,6 +17,9 @@ def tool_versions() -> dict:
 
 
 def _cell(value) -> str:
+    """A metric as printed: 2 decimals, "n/a" for an undefined metric (None: empty denominator)."""
+    if value is None:
+        return "n/a"
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
