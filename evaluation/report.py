@@ -9,6 +9,9 @@ from instancevg.versions import tool_versions as _tool_versions
 # where the paper reports each evaluator's metrics
 PAPER_TABLE = {"rec": "Table 1 (REC)", "res": "Table 2 (RES)", "gres": "Table 3 (GRES)", "refzom": "Table 4 (Ref-ZOM)",
                "rrefcoco": "Table 5 (R-RefCOCO)", "grec": "Table 6 (GREC)"}
+# the metric each suite is summarised by (parity summaries): the first column of its paper table
+HEADLINE_METRIC = {"rec": "Pr@0.5", "res": "mIoU", "gres": "gIoU", "refzom": "oIoU", "rrefcoco": "mIoU",
+                   "grec": "F1score"}
 _PACKAGES = ("instancevg", "torch", "numpy", "pycocotools", "onnx", "onnxruntime", "transformers", "tensorrt")
 
 
