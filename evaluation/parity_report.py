@@ -422,7 +422,7 @@ def _chart(label: str, rows: list[dict], reference_name: str) -> str:
     width, height = cells_x + 3 * _CELL_W, 28 + _ROW_H * len(rows)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
              f'aria-label="{e(label)}: largest metric delta per split against the tolerance, and agreement rates">',
-             f'<text x="0" y="14" font-weight="bold">split</text>',
+             '<text x="0" y="14" font-weight="bold">split</text>',
              f'<text x="{_LABEL_W}" y="14" font-weight="bold">largest |delta| (0 to {scale:g} points; tick = '
              f'tolerance)</text>']
     for i, name in enumerate(("selection", "no-target", "points")):

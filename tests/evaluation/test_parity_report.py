@@ -170,3 +170,13 @@ def test_labels_and_refusals():
     assert candidate_label({"name": "pytorch"}) == "pytorch"
     with pytest.raises(ValueError, match="at least one candidate.*tensorrt fp32 \\(no GPU\\)"):
         ParityReport({"tensorrt fp32": []}, [NotRun("tensorrt fp32", "no GPU")])
+
+
+def test_paper_tables_print_undefined_metrics_as_na():
+    from evaluation.report import paper_tables
+
+    table = paper_tables([SplitResult("grefcoco", "val", copy.deepcopy(GREFCOCO), 4)])
+    gres = table.split("Table 3 (GRES)")[1].splitlines()
+    header, row = gres[1].split(), gres[3].split()
+    assert row[header.index("N-acc")] == "n/a" and row[header.index("T-acc")] == "75.00"
+    assert row[header.index("no_target_samples")] == "0"
