@@ -8,7 +8,8 @@ that two backends score the same.
         --suite paper --data-root DATA --output parity.json          # + parity.md and parity.html
     instancevg-eval --predictions preds.jsonl --dataset grefcoco --split val --data-root DATA
 
-Prints one table per paper table (or the parity deltas) and writes a JSON report (``--output``)
+Prints one table per paper table (or, with ``--compare``, the parity summary and verdict) and writes a
+JSON report (``--output``; with ``--compare`` also the .md and .html parity report next to it)
 atomically. With ``--compare`` the command exits with status 1 when a metric delta exceeds the tolerance.
 Under ``torchrun --nproc_per_node N`` the samples are sharded and gathered back in dataset order.
 """
@@ -16,13 +17,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from instancevg import notices
 from instancevg.cli.arguments import add_runtime_arguments, runtime_options
 from instancevg.config import PRESETS
 from instancevg.data.datasets import DatasetError, available_benchmarks, get_benchmark, open_dataset
-from instancevg.io import write_text_atomic
 from instancevg.notices import warn_once
 
 from . import distributed
@@ -179,30 +178,23 @@ def run(args) -> int:
             max_samples=args.max_samples))
     if not distributed.is_main():
         return 0
+    fields = dict(suite=args.suite, data_root=args.data_root,
+                  backend="predictions" if args.predictions else args.backend,
+                  config=None if args.predictions else backend.config.name)
     if parity:
-        from .parity import html_summary, markdown_summary
+        from .parity_report import ParityReport, candidate_label
 
-        print(markdown_summary(parity))
-        violations = [v for p in parity for v in p.violations]
-        print("parity: " + ("PASSED" if not violations else "FAILED\n  " + "\n  ".join(violations)))
-    else:
-        print(paper_tables(results))
+        report = ParityReport({candidate_label(parity[0].candidate.backend): parity}, **fields,
+                              compare=args.compare)
+        print(report.console(table=True))
+        if args.output:
+            print("reports: " + ", ".join(map(str, report.write(args.output))))
+        return 0 if report.passed else 1
+    print(paper_tables(results))
     if args.output:
-        fields = dict(suite=args.suite, data_root=args.data_root,
-                      backend="predictions" if args.predictions else args.backend,
-                      config=None if args.predictions else backend.config.name)
-        if parity:
-            report = build_report([], **fields, compare=args.compare, parity=[p.to_json() for p in parity],
-                                  passed=not any(p.violations for p in parity))
-            report.pop("results")
-            stem = Path(args.output).with_suffix("")
-            write_text_atomic(f"{stem}.md", markdown_summary(parity))
-            write_text_atomic(f"{stem}.html", html_summary(parity, f"{args.backend} vs {args.compare}"))
-        else:
-            report = build_report(results, **fields)
-        write_report(args.output, report)
+        write_report(args.output, build_report(results, **fields))
         print(f"report written to {args.output}")
-    return 1 if any(p.violations for p in parity) else 0
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

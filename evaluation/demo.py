@@ -6,8 +6,10 @@ report against PyTorch (and the tensorrt backend too where TensorRT, a GPU and t
 
     instancevg-demo --output demo/
 
-writes demo/data (the synthetic datasets), demo/models (graphs + sidecars), demo/parity.{json,md,html};
-the exit status is 1 when a parity tolerance is exceeded.
+writes demo/data (the synthetic datasets), demo/models (graphs + sidecars) and the parity report
+demo/parity.{json,md,html} (verdict, one summary row per candidate and split, details, what was not run
+and why); it prints the verdict, one line per candidate and the report paths. The exit status is 1 when a
+parity tolerance is exceeded.
 """
 from __future__ import annotations
 
@@ -20,10 +22,9 @@ from pathlib import Path
 from instancevg import bundled
 from instancevg.data.datasets import available_benchmarks, get_benchmark, open_dataset
 from instancevg.data.synthetic import generate
-from instancevg.io import write_text_atomic
 
-from .parity import compare_split, html_summary, markdown_summary
-from .report import build_report, write_report
+from .parity import compare_split
+from .parity_report import NotRun, ParityReport
 
 PLUGIN_LIBRARY_ENV = "INSTANCEVG_PLUGINS"
 DEFAULT_PLUGIN_LIBRARY = Path("build/plugins/libinstancevg_plugins.so")
@@ -46,7 +47,8 @@ def tensorrt_unavailable_reason(plugin_library: Path) -> str | None:
 
 
 def run_demo(output: str | Path, num_images: int = 32, seed: int = 0, batch_size: int = 4,
-             max_samples: int | None = None, progress: bool = True) -> dict:
+             max_samples: int | None = None, progress: bool = True) -> ParityReport:
+    """The whole chain (see the module docstring); returns the parity report it wrote."""
     from export.exporter import export_onnx
     from export.options import ExportOptions
 
@@ -72,6 +74,7 @@ def run_demo(output: str | Path, num_images: int = 32, seed: int = 0, batch_size
     candidates = {f"onnxruntime {p}": OnnxRuntimeBackend(graphs[f"tiny_portable_{p}"]) for p in ("fp32", "fp16")}
     plugin_library = Path(os.environ.get(PLUGIN_LIBRARY_ENV, DEFAULT_PLUGIN_LIBRARY))
     skipped = tensorrt_unavailable_reason(plugin_library)
+    not_run = [] if skipped is None else [NotRun(f"tensorrt {p}", skipped) for p in ("fp32", "fp16")]
     if skipped is None:
         from engines.build import build_engine
 
@@ -84,32 +87,23 @@ def run_demo(output: str | Path, num_images: int = 32, seed: int = 0, batch_size
     print("[3/4] evaluating " + ", ".join(candidates) + " against pytorch"
           + (f" (tensorrt skipped: {skipped})" if skipped else ""), flush=True)
     found = available_benchmarks(str(output / "data"))
-    sections, all_results = [], []
+    sections = {}
     for label, candidate in candidates.items():
-        results = []
+        results = sections.setdefault(label, [])
         for name in found:
             benchmark = get_benchmark(name)
             for split in benchmark.splits:
                 dataset = open_dataset(name, split, str(output / "data"))
                 results.append(compare_split(candidate, reference, dataset, benchmark.metrics, None, batch_size,
                                              0, progress, max_samples))
-        sections.append((label, results))
-        all_results += results
     print("[4/4] parity report", flush=True)
-    markdown = "".join(f"## {label} vs pytorch\n\n{markdown_summary(results)}\n" for label, results in sections)
-    page = "".join(html_summary(results, f"{label} vs pytorch") for label, results in sections)
-    passed = not any(r.violations for r in all_results)
-    report = build_report([], suite="paper", data_root=str(output / "data"), backend="demo", config="tiny",
+    report = ParityReport(sections, not_run, title="instancevg-demo: backend parity on synthetic data",
+                          suite="paper", data_root=str(output / "data"), config="tiny",
                           checkpoint=str(checkpoint) if checkpoint else None, random_weights=random_weights,
-                          graphs={k: str(v) for k, v in graphs.items()}, tensorrt_skipped=skipped,
-                          parity={label: [r.to_json() for r in results] for label, results in sections},
-                          passed=passed)
-    report.pop("results")
-    write_report(output / "parity.json", report)
-    write_text_atomic(output / "parity.md", markdown)
-    write_text_atomic(output / "parity.html", page)
-    print(markdown)
-    print(f"parity: {'PASSED' if passed else 'FAILED'}; reports in {output}/parity.json, parity.md, parity.html")
+                          graphs={k: str(v) for k, v in graphs.items()})
+    paths = report.write(output / "parity.json")
+    print(report.console())
+    print("reports: " + ", ".join(map(str, paths)))
     return report
 
 
@@ -129,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"instancevg-demo: error: {exc}", file=sys.stderr)
         return 2
-    return 0 if report["passed"] else 1
+    return 0 if report.passed else 1
 
 
 if __name__ == "__main__":

@@ -4,6 +4,10 @@ Agreement is measured query by query (both backends run the same network, so que
 of the other): box IoU of each query's box, IoU of the final masks, identical selected points, identical
 no-target decisions, largest score difference; the worst samples are listed by mask IoU.
 
+Undefined metrics (None: an empty denominator, e.g. N-acc of a split without no-target samples) are
+compared as such: undefined on both sides is agreement (no delta), undefined on one side only is a
+disagreement that fails the comparison whatever the tolerance.
+
 Tolerances are absolute metric deltas in percentage points, per precision of the candidate graph
 (``DEFAULT_TOLERANCES``): FP32 graphs differ from PyTorch only in summation order, so a delta comes from a
 score or mask logit lying within ~1e-6 of a threshold; on small splits one such sample moves a metric by
@@ -12,7 +16,7 @@ FP32, so the points agree), which moves scores and mask borders by ~1e-3: 2 poin
 """
 from __future__ import annotations
 
-import html
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +26,12 @@ from .runner import SplitResult, run_backends
 
 DEFAULT_TOLERANCES = {"fp32": 0.5, "fp16": 2.0}
 _COUNT_KEYS = ("samples", "groups")
+
+
+def is_rate(key: str, value) -> bool:
+    """Whether a metric entry is a rate (float percentage, or None when undefined) rather than a count."""
+    return (value is None or isinstance(value, float)) and key not in _COUNT_KEYS \
+        and not key.endswith(("_samples", "_negatives", "_positives"))
 
 
 def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -54,15 +64,46 @@ class ParityResult:
     agreement: dict = field(default_factory=dict)
     worst: list = field(default_factory=list)
 
+    def rates(self):
+        """(suite, metric, reference value, candidate value) for every rate of the split (counts left out);
+        a value is None where the metric is undefined."""
+        for suite, values in self.reference.metrics.items():
+            cand = self.candidate.metrics[suite]
+            for k, ref in values.items():
+                if is_rate(k, ref) and is_rate(k, cand.get(k)):
+                    yield suite, k, ref, cand.get(k)
+
     @property
     def deltas(self) -> dict:
-        """{suite: {metric: candidate - reference}} for every rate (counts left out)."""
-        out = {}
-        for suite, values in self.candidate.metrics.items():
-            ref = self.reference.metrics[suite]
-            out[suite] = {k: float(v) - float(ref[k]) for k, v in values.items()
-                          if isinstance(v, float) and k not in _COUNT_KEYS and not k.endswith(("_samples", "_negatives", "_positives"))}
+        """{suite: {metric: candidate - reference}} for every rate; None where either side is undefined."""
+        out = {suite: {} for suite in self.reference.metrics}
+        for suite, k, ref, cand in self.rates():
+            out[suite][k] = None if ref is None or cand is None else float(cand) - float(ref)
         return out
+
+    @property
+    def undefined(self) -> dict:
+        """{suite: {metric: "both" | "reference" | "candidate"}}: where each undefined metric is undefined."""
+        out = {}
+        for suite, k, ref, cand in self.rates():
+            if ref is None or cand is None:
+                side = "both" if ref is None and cand is None else "reference" if ref is None else "candidate"
+                out.setdefault(suite, {})[k] = side
+        return out
+
+    def largest_delta(self) -> tuple[float, str | None, float | None]:
+        """(|delta|, "suite metric", signed delta) of the largest metric delta of the split; a metric
+        undefined on one side only counts as an infinite delta (signed delta None). (0.0, None, 0.0) when
+        every rate is identical or undefined on both sides."""
+        best = (0.0, None, 0.0)
+        for suite, k, ref, cand in self.rates():
+            if ref is None and cand is None:
+                continue
+            delta = None if ref is None or cand is None else float(cand) - float(ref)
+            size = math.inf if delta is None else abs(delta)
+            if size > best[0]:
+                best = (size, f"{suite} {k}", delta)
+        return best
 
     @property
     def disagreeing_samples(self) -> list:
@@ -75,14 +116,22 @@ class ParityResult:
         where = f"{self.candidate.benchmark}/{self.candidate.split}"
         samples = self.disagreeing_samples
         named = f" (disagreeing samples: {', '.join(map(repr, samples))})" if samples else ""
-        return [f"{where} {suite} {k}: delta {d:+.3f} exceeds {self.tolerance}{named}"
-                for suite, values in self.deltas.items() for k, d in values.items() if abs(d) > self.tolerance]
+        out = []
+        for suite, k, ref, cand in self.rates():
+            if ref is None and cand is None:
+                continue
+            if ref is None or cand is None:
+                side, value = ("reference", cand) if ref is None else ("candidate", ref)
+                out.append(f"{where} {suite} {k}: undefined in the {side} only (the other gives {value:.2f}){named}")
+            elif abs(float(cand) - float(ref)) > self.tolerance:
+                out.append(f"{where} {suite} {k}: delta {float(cand) - float(ref):+.3f} exceeds {self.tolerance}{named}")
+        return out
 
     def to_json(self) -> dict:
         return {"benchmark": self.candidate.benchmark, "split": self.candidate.split,
                 "samples": self.candidate.samples, "tolerance": self.tolerance,
                 "candidate": self.candidate.to_json(), "reference": self.reference.to_json(),
-                "deltas": self.deltas, "agreement": self.agreement, "worst_samples": self.worst,
+                "deltas": self.deltas, "undefined": self.undefined, "agreement": self.agreement, "worst_samples": self.worst,
                 "passed": not self.violations, "violations": self.violations}
 
 
@@ -117,48 +166,3 @@ def compare_split(candidate, reference, dataset, metrics, tolerance: float | Non
     return ParityResult(cand, ref, float(tolerance), summary,
                         [{"sample_id": sid, **r} for sid, r in ranked[:worst]])
 
-
-def markdown_summary(results: list[ParityResult]) -> str:
-    lines = ["| benchmark/split | metric | candidate | reference | delta | tolerance |", "|---|---|---|---|---|---|"]
-    for r in results:
-        for suite, values in r.deltas.items():
-            for k, d in values.items():
-                mark = " **!**" if abs(d) > r.tolerance else ""
-                lines.append(f"| {r.candidate.benchmark}/{r.candidate.split} | {suite} {k} | "
-                             f"{r.candidate.metrics[suite][k]:.2f} | {r.reference.metrics[suite][k]:.2f} | "
-                             f"{d:+.3f}{mark} | {r.tolerance} |")
-    lines += ["", "| benchmark/split | samples | mean mask IoU | min box IoU | points identical | no-target identical |",
-              "|---|---|---|---|---|---|"]
-    for r in results:
-        a = r.agreement
-        lines.append(f"| {r.candidate.benchmark}/{r.candidate.split} | {a['samples']} | {a['mean_mask_iou']:.4f} | "
-                     f"{a['min_box_iou']:.4f} | {100 * a['points_identical']:.1f}% | {100 * a['no_target_identical']:.1f}% |")
-    worst = [(r, w) for r in results for w in r.worst if w["sample_id"] in r.disagreeing_samples]
-    if worst:
-        lines += ["", "| benchmark/split | sample | mask IoU | min box IoU | selection identical | points identical |",
-                  "|---|---|---|---|---|---|"]
-        lines += [f"| {r.candidate.benchmark}/{r.candidate.split} | {w['sample_id']!r} | {w['mask_iou']:.4f} | "
-                  f"{w['min_box_iou']:.4f} | {w['selection_identical']} | {w['points_identical']} |" for r, w in worst]
-    return "\n".join(lines) + "\n"
-
-
-def html_summary(results: list[ParityResult], title: str) -> str:
-    """A standalone page: one bar per metric delta (scaled to the tolerance), then the Markdown tables."""
-    rows = []
-    for r in results:
-        for suite, values in r.deltas.items():
-            for k, d in values.items():
-                width = min(abs(d) / r.tolerance, 2.0) * 100 if r.tolerance else 0
-                colour = "#c0392b" if abs(d) > r.tolerance else "#2e86c1"
-                side = "left" if d < 0 else "right"
-                rows.append(f"<tr><td>{html.escape(r.candidate.benchmark)}/{html.escape(r.candidate.split)}</td>"
-                            f"<td>{html.escape(suite)} {html.escape(k)}</td><td class=num>{d:+.3f}</td>"
-                            f"<td><div class=axis><div class=bar style='{side}:50%;width:{width / 4:.1f}%;"
-                            f"background:{colour}'></div></div></td></tr>")
-    return ("<!doctype html><meta charset=utf-8><title>" + html.escape(title) + "</title><style>"
-            "body{font-family:sans-serif;margin:2em}td{padding:2px 8px}.num{text-align:right;font-family:monospace}"
-            ".axis{position:relative;width:400px;height:12px;background:linear-gradient(90deg,transparent 49.8%,#888 49.8%,"
-            "#888 50.2%,transparent 50.2%)}.bar{position:absolute;height:12px}</style>"
-            f"<h1>{html.escape(title)}</h1><p>Metric deltas (candidate - reference, percentage points); the full "
-            "width of a half-axis is twice the tolerance, red bars exceed it.</p><table>" + "".join(rows) + "</table>"
-            "<pre>" + html.escape(markdown_summary(results)) + "</pre>")

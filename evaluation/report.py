@@ -9,6 +9,9 @@ from instancevg.versions import tool_versions as _tool_versions
 # where the paper reports each evaluator's metrics
 PAPER_TABLE = {"rec": "Table 1 (REC)", "res": "Table 2 (RES)", "gres": "Table 3 (GRES)", "refzom": "Table 4 (Ref-ZOM)",
                "rrefcoco": "Table 5 (R-RefCOCO)", "grec": "Table 6 (GREC)"}
+# the metric each suite is summarised by (parity summaries): the first column of its paper table
+HEADLINE_METRIC = {"rec": "Pr@0.5", "res": "mIoU", "gres": "gIoU", "refzom": "oIoU", "rrefcoco": "mIoU",
+                   "grec": "F1score"}
 _PACKAGES = ("instancevg", "torch", "numpy", "pycocotools", "onnx", "onnxruntime", "sentencepiece", "tensorrt")
 
 
@@ -17,6 +20,9 @@ def tool_versions() -> dict:
 
 
 def _cell(value) -> str:
+    """A metric as printed: 2 decimals, "n/a" for an undefined metric (None: empty denominator)."""
+    if value is None:
+        return "n/a"
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 

@@ -1,4 +1,4 @@
-"""Metrics of every benchmark protocol (FACTS.md §3), one evaluator class per protocol.
+"""Metrics of every benchmark protocol of the paper, one evaluator class per protocol.
 
 Modules:
 - ``base``: the ``Evaluator`` interface (reset / process / evaluate, records / load_records for

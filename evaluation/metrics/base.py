@@ -5,8 +5,9 @@ Interface (like detectron2's DatasetEvaluator):
 - ``reset()`` forgets every sample;
 - ``process(sample_id, prediction, target)`` checks one sample, measures it and keeps a small record
   (plain ints, floats and bools: no masks, no arrays);
-- ``evaluate() -> dict[str, float]`` aggregates the records in the order they were added. Metrics are
-  percentages as in the official code; counts (``samples`` and friends) are ints.
+- ``evaluate() -> dict[str, float | int | None]`` aggregates the records in the order they were added.
+  Metrics are percentages as in the official code, None where undefined on the records (an empty
+  denominator: N-acc without no-target samples...); counts (``samples`` and friends) are ints.
 
 Distributed evaluation: records are the state. Each rank processes its shard, then the runner gathers
 ``evaluator.records()`` from every rank (``torch.distributed.all_gather_object``: a record list is

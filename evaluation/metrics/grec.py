@@ -1,4 +1,4 @@
-"""GREC on gRefCOCO: F1score, N-acc, T-acc (FACTS.md §3; gRefCOCO/MDETR ``RefExpEvaluator``,
+"""GREC on gRefCOCO: F1score, N-acc, T-acc (gRefCOCO/MDETR ``RefExpEvaluator``,
 InstanceVG ``grec_evaluate_f1_nacc``).
 
 Per sample:
@@ -25,8 +25,9 @@ does, so a float32 score equal to float32(0.7) is kept by ">=". The official GRE
 in float64 (``numpy.array(scores.tolist()) >= 0.7``), where float32(0.7) = 0.69999998807907 is dropped.
 The two rules differ only for that single float32 value.
 
-Guards: a prediction with no boxes at all counts as 0 kept boxes (the official code crashes); N-acc is 0
-with no no-target samples, T-acc 0 with no targeted samples, every metric 0 with no samples.
+Guards: a prediction with no boxes at all counts as 0 kept boxes (the official code crashes). Undefined
+metrics are None (the official code divides by zero): N-acc with no no-target samples, T-acc with no
+targeted samples, every metric with no samples; ``no_target_samples`` / ``target_samples`` say which.
 
 Record per sample: {"empty": bool, "kept": int, "gt": int, "matched": int}.
 Result keys: "F1score", "N-acc", "T-acc", "samples", "target_samples", "no_target_samples".

@@ -1,4 +1,4 @@
-"""GRES on gRefCOCO: gIoU, cIoU, N-acc, T-acc, Pr@0.7/0.8/0.9 (FACTS.md §3; InstanceVG
+"""GRES on gRefCOCO: gIoU, cIoU, N-acc, T-acc, Pr@0.7/0.8/0.9 (InstanceVG
 ``gres_evaluate``, which follows ReLA's ``ReferEvaluator`` case table).
 
 Per sample: pred_nt = no score > ``thr_q`` (0.7, strict, float32 comparison); I, U of the final
@@ -18,11 +18,12 @@ Options: ``thr_q`` (0.7); ``no_target_rule="score"`` (official) or ``"mask_empty
 predicted mask is empty); ``iou_thresholds`` (0.7, 0.8, 0.9).
 
 Guards and deviations (each one only changes what the official code would crash on or report as 0):
-- sum U = 0 -> cIoU 0; no samples -> gIoU 0; no targeted samples -> Pr@t 0 and T-acc 0; no no-target
-  samples -> N-acc 0.
+- Undefined metrics are None (an empty denominator; the counts in the result say which): sum U = 0 ->
+  cIoU None; no samples -> gIoU None; no targeted samples -> Pr@t and T-acc None; no no-target samples
+  -> N-acc None. The official code divides by zero there (NaN / inf).
 - The official code reports T-acc = N-acc = 0 for a split without no-target samples, even when T-acc is
-  defined; here T-acc = TN/(TN+FP) whenever targeted samples exist. gRefCOCO's val/testA/testB all have
-  no-target samples, so published numbers are unaffected.
+  defined; here T-acc = TN/(TN+FP) whenever targeted samples exist and N-acc is None. gRefCOCO's
+  val/testA/testB all have no-target samples, so published numbers are unaffected.
 
 Record per sample: {"empty": bool, "pred_nt": bool, "I": int, "U": int} (I, U of the masks as measured,
 before the table's I := 0 rule, which ``summarize`` applies).

@@ -7,8 +7,11 @@ with a threshold agree with the official ones bit for bit in ordinary cases.
 Divisions the official code leaves unguarded are guarded here:
 - box IoU with union 0 (two zero-area boxes) -> 0 (mmdet clamps the union to 1e-6, which also gives 0);
 - GIoU with enclosing area 0 (both boxes collapse onto one point or segment) -> the IoU term alone, 0;
-- mask IoU with U = 0 (empty prediction and empty ground truth) -> 0, as FACTS.md §3 states for every
-  protocol; the protocols that score an empty/empty pair as correct do so in their own case tables.
+- mask IoU with U = 0 (empty prediction and empty ground truth) -> 0, as the official protocols state for
+  every one; the protocols that score an empty/empty pair as correct do so in their own case tables.
+
+Aggregated metrics (``percent``) with an empty denominator are undefined: None (JSON null, "n/a" in
+tables), never 0, with the sample counts that explain it next to them in every result.
 """
 from __future__ import annotations
 
@@ -69,10 +72,13 @@ def mask_intersection_union(pred: np.ndarray, gt: np.ndarray) -> tuple[int, int]
 
 
 def ratio(numerator: float, denominator: float) -> float:
-    """numerator / denominator as a float, 0.0 when the denominator is 0 (the documented guard)."""
+    """numerator / denominator as a float, 0.0 when the denominator is 0: the per-sample guard (mask IoU
+    with U = 0) that every protocol documents; aggregated metrics use ``percent``."""
     return float(numerator) / float(denominator) if denominator else 0.0
 
 
-def percent(numerator: float, denominator: float) -> float:
-    """100 * numerator / denominator, 0.0 when the denominator is 0 (the documented guard)."""
-    return 100.0 * float(numerator) / float(denominator) if denominator else 0.0
+def percent(numerator: float, denominator: float) -> float | None:
+    """100 * numerator / denominator: a reported metric. None when the denominator is 0: a rate over no
+    sample (N-acc of a split without no-target samples, a mean over no group) is undefined, not 0; reports
+    print it as "n/a" (JSON null) next to the counts that explain it."""
+    return 100.0 * float(numerator) / float(denominator) if denominator else None

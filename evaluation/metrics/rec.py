@@ -1,11 +1,12 @@
-"""REC on RefCOCO / RefCOCO+ / RefCOCOg: Pr@0.5..0.9 of the top-1 box (FACTS.md §3).
+"""REC on RefCOCO / RefCOCO+ / RefCOCOg: Pr@0.5..0.9 of the top-1 box (official protocol).
 
 Protocol (official InstanceVG ``accuracy``): order the queries by score descending (ties: larger box
 first, as the official ``sorted(zip(scores, boxes), reverse=True)``), take the first box, no score
 threshold; IoU with the single GT box in continuous xyxy coordinates (no +1), float32 as mmdet's
 ``bbox_overlaps``; correct at t iff IoU >= t (float32 comparison). Pr@t = 100 * correct / samples.
 
-Guards: a prediction with no boxes scores IoU 0 (the official code would crash); no samples -> 0.
+Guards: a prediction with no boxes scores IoU 0 (the official code would crash); no samples -> every
+Pr@t None (undefined).
 The target must hold exactly one box (RefCOCO is single-target); anything else is an error.
 
 Record per sample: {"iou": float} (the float32 IoU as a Python float).

@@ -1,5 +1,5 @@
 """Ref-ZOM: oIoU, mIoU and Pr@0.5..0.9 over targeted samples, Acc over no-target samples
-(FACTS.md §3; InstanceVG ``refzom_evaluate``, after RIS-DMMI).
+(InstanceVG ``refzom_evaluate``, after RIS-DMMI).
 
 Per targeted sample: I, U of the final predicted mask and the GT mask, IoU = I/U (0 if U = 0).
 mIoU = 100 * mean IoU; oIoU = 100 * sum I / sum U; Pr@t = 100 * #(IoU >= t) / #targeted (>=).
@@ -10,8 +10,9 @@ Options: ``thr_q`` (0.7); ``no_target_rule="score"`` (InstanceVG, default: corre
 strict, float32 comparison) or ``"mask_empty"`` (RIS-DMMI's rule: correct iff the predicted mask is
 empty); ``iou_thresholds`` (0.5 ... 0.9).
 
-Guards: no targeted samples -> mIoU, oIoU, Pr@t 0 (the official code gives NaN / divides by zero);
-sum U = 0 -> oIoU 0; no no-target samples -> Acc 0 (official: NaN).
+Guards: undefined metrics are None, with the counts that explain them (``target_samples``,
+``no_target_samples``): no targeted samples -> mIoU, oIoU, Pr@t None (the official code gives NaN /
+divides by zero); sum U = 0 -> oIoU None; no no-target samples -> Acc None (official: NaN).
 
 Record per sample: {"empty": bool, "pred_nt": bool, "I": int, "U": int}.
 Result keys: "oIoU", "mIoU", "Acc", "Pr@0.5" ... "Pr@0.9", "samples", "target_samples",

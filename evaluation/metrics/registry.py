@@ -1,4 +1,4 @@
-"""Evaluator registry: ``build_evaluator(name, **options)`` with the protocol names of FACTS.md §3."""
+"""Evaluator registry: ``build_evaluator(name, **options)`` with the protocol names."""
 from __future__ import annotations
 
 import inspect

@@ -1,11 +1,11 @@
-"""RES on RefCOCO / RefCOCO+ / RefCOCOg: mIoU, oIoU and mask Pr@0.5..0.9 (FACTS.md §3).
+"""RES on RefCOCO / RefCOCO+ / RefCOCOg: mIoU, oIoU and mask Pr@0.5..0.9 (official protocol).
 
 Protocol (official InstanceVG ``accuracy``, masks at the evaluation resolution): per sample
 I = |pred AND gt|, U = |pred OR gt|, IoU = I/U (0 when U = 0);
 mIoU = 100 * mean IoU; oIoU = 100 * sum I / sum U; Pr@t = 100 * #(IoU >= t) / samples.
 The predicted mask is the final output mask (``Prediction.mask``).
 
-Guards: sum U = 0 -> oIoU 0; no samples -> every metric 0. IoUs are float64 ratios of integer counts,
+Guards: sum U = 0 -> oIoU None; no samples -> every metric None (undefined, not 0). IoUs are float64 ratios of integer counts,
 accumulated in float64 (the official code averages in float32 on the GPU: last-digit differences).
 
 Record per sample: {"I": int, "U": int}.

@@ -1,4 +1,4 @@
-"""R-RefCOCO / R-RefCOCO+ / R-RefCOCOg: mIoU, oIoU, mRR, rIoU per group (FACTS.md §3; InstanceVG
+"""R-RefCOCO / R-RefCOCO+ / R-RefCOCOg: mIoU, oIoU, mRR, rIoU per group (InstanceVG
 ``rrefcoco_evaluate``, after robust-ref-seg).
 
 A group is one object with its positive sentences (targeted samples) and negative sentences (no-target
@@ -17,8 +17,10 @@ Guards (the official code crashes or yields NaN on all of these):
   default) or counts r_g = 1 (``"count_as_one"``, the guard left commented out in the official code);
 - a group without positives has no IoU_g / rIoU_g: it is left out of mIoU and rIoU (it adds nothing to
   oIoU) and still counts in mRR;
-- a positive with U = 0 has IoU 0; U_g + FP areas = 0 -> rIoU_g 0; sum U_g = 0 -> oIoU 0; no group in a
-  mean -> that metric 0.
+- a positive with U = 0 has IoU 0; U_g + FP areas = 0 -> rIoU_g 0 (per-sample / per-group guards);
+- undefined metrics are None: sum U_g = 0 -> oIoU None; no group in a mean -> that metric None (mRR
+  with every group lacking negatives under "exclude", mIoU / rIoU with no positives); ``groups``,
+  ``groups_without_negatives`` and ``groups_without_positives`` say which.
 Groups are aggregated in the order of their first sample; a group's samples need not be contiguous.
 The official code's Pr@K for this protocol is buggy (running sum) and not returned; it is not computed.
 

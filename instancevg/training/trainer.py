@@ -160,7 +160,8 @@ def check_work_dir(work_dir: str | Path) -> Path:
 
 
 def flatten_metrics(metrics: dict) -> dict[str, float]:
-    """{"grec": {"F1score": 50.0}} -> {"grec/F1score": 50.0} (numbers only)."""
+    """{"grec": {"F1score": 50.0}} -> {"grec/F1score": 50.0} (numbers only: an undefined metric, None,
+    is left out, so it never becomes a best value nor a checkpoint key)."""
     flat = {}
     for evaluator, values in (metrics or {}).items():
         if isinstance(values, dict):

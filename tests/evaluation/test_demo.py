@@ -1,8 +1,12 @@
-"""The main job (instancevg-demo) end to end, small: every file it promises, parity passed, and the
-report matches the printed tables."""
+"""The main job (instancevg-demo) end to end, small: every file it promises, parity passed, a short
+terminal summary naming the reports, and one parity report (JSON, Markdown, one valid HTML document)."""
 import json
 
 from evaluation.demo import main
+
+from .html_check import check_document
+
+BENCHMARKS = {"refcoco", "refcoco+", "refcocog", "grefcoco", "refzom", "rrefcoco", "rrefcoco+", "rrefcocog"}
 
 
 def test_demo_runs_the_whole_chain(tmp_path, capsys):
@@ -10,19 +14,33 @@ def test_demo_runs_the_whole_chain(tmp_path, capsys):
     assert main(["-o", str(out), "--num-images", "8", "--max-samples", "2", "--no-progress"]) == 0
     printed = capsys.readouterr().out
     report = json.loads((out / "parity.json").read_text())
-    assert report["passed"] is True and report["random_weights"] is False
+    assert report["passed"] is True and report["verdict"] == "PASSED" and report["random_weights"] is False
     assert set(report["graphs"]) == {f"tiny_{t}_{p}" for t in ("tensorrt", "portable") for p in ("fp32", "fp16")}
     for path in report["graphs"].values():
         assert (out / "models" / path.split("/")[-1]).is_file()
         assert (out / "models" / path.split("/")[-1].replace(".onnx", ".json")).is_file()
-    assert set(report["parity"]) >= {"onnxruntime fp32", "onnxruntime fp16"}
-    benchmarks = {r["benchmark"] for r in report["parity"]["onnxruntime fp32"]}
-    assert benchmarks == {"refcoco", "refcoco+", "refcocog", "grefcoco", "refzom", "rrefcoco", "rrefcoco+", "rrefcocog"}
+    assert set(report["candidates"]) >= {"onnxruntime fp32", "onnxruntime fp16"}
+    assert report["tolerances"]["onnxruntime fp32"] == [0.5] and report["tolerances"]["onnxruntime fp16"] == [2.0]
+    splits = report["candidates"]["onnxruntime fp32"]["splits"]
+    assert {r["benchmark"] for r in splits} == BENCHMARKS and len(splits) == 15
+    ran = [label for label in report["candidates"]]
+    assert len(report["summary"]) == 15 * len(ran)
+    if "tensorrt fp32" not in ran:  # skipped here: the report says why
+        reasons = {n["label"]: n["reason"] for n in report["not_run"]}
+        assert set(reasons) == {"tensorrt fp32", "tensorrt fp16"}
+        assert all("TensorRT" in r or "GPU" in r or "plugin library" in r for r in reasons.values())
+    # the terminal gets the verdict, one line per candidate, the not-run lines and the report paths only
+    lines = printed.strip().splitlines()
+    assert len(lines) < 40, printed
+    assert any(line.startswith("parity PASSED") for line in lines)
+    assert all(f"  {label}: ok, 15 splits" in printed for label in ran)
+    assert lines[-1] == f"reports: {out / 'parity.json'}, {out / 'parity.md'}, {out / 'parity.html'}"
     markdown = (out / "parity.md").read_text()
-    assert markdown in printed  # the files hold exactly what was printed
-    for result in report["parity"]["onnxruntime fp32"]:
-        assert f"| {result['benchmark']}/{result['split']} |" in markdown
-    assert (out / "parity.html").read_text().startswith("<!doctype html>")
-    if report["tensorrt_skipped"]:
-        assert "TensorRT" in report["tensorrt_skipped"] or "GPU" in report["tensorrt_skipped"] \
-            or "plugin library" in report["tensorrt_skipped"]
+    assert markdown.startswith("# instancevg-demo: backend parity on synthetic data\n\n**PASSED**:")
+    summary = markdown.split("## Summary")[1].split("## Details")[0]
+    for label in ran:
+        for result in report["candidates"][label]["splits"]:
+            assert summary.count(f"| {label} | {result['benchmark']}/{result['split']} |") == 1
+    assert "## Not run" in markdown and "+0.000" not in markdown
+    parsed = check_document((out / "parity.html").read_text())
+    assert parsed.title == "instancevg-demo: backend parity on synthetic data" and parsed.counts["svg"] == len(ran)

@@ -21,7 +21,7 @@ def test_no_target_samples():
     result = run([(pred([A], [0.69]), no_target()),  # nothing kept -> F1 1, N-TP
                   (pred([A], [0.71]), no_target()),  # kept -> F1 0, N-FN
                   (pred(), no_target())])  # no box at all (official code would crash) -> F1 1
-    assert result == {"F1score": pytest.approx(200 / 3), "N-acc": pytest.approx(200 / 3), "T-acc": 0.0,
+    assert result == {"F1score": pytest.approx(200 / 3), "N-acc": pytest.approx(200 / 3), "T-acc": None,
                       "samples": 3, "target_samples": 0, "no_target_samples": 3}
 
 
@@ -42,6 +42,8 @@ def test_two_predictions_on_one_target_is_not_correct():
     from evaluation.metrics.grec import f1_of_record
     assert f1_of_record(record) == pytest.approx(2 / 3)
     assert evaluator.evaluate()["F1score"] == 0.0 and evaluator.evaluate()["T-acc"] == 100.0
+    # no no-target sample: N-acc is undefined (None, with the count), not 0 as the official code divides
+    assert evaluator.evaluate()["N-acc"] is None and evaluator.evaluate()["no_target_samples"] == 0
 
 
 def test_giou_vs_iou_regression_pair():

@@ -69,4 +69,4 @@ def test_mask_iou_agrees_with_pycocotools():
 def test_mask_iou_empty_and_guards():
     empty = np.zeros((4, 4), bool)
     assert mask_intersection_union(empty, empty) == (0, 0)
-    assert ratio(0, 0) == 0.0 and percent(3, 0) == 0.0 and percent(1, 4) == 25.0
+    assert ratio(0, 0) == 0.0 and percent(3, 0) is None and percent(1, 4) == 25.0

@@ -38,8 +38,8 @@ def test_rec_takes_top_scoring_box_without_threshold():
 
 def test_rec_guards_and_errors():
     assert rec_result([(pred(), target(GT))])["Pr@0.5"] == 0.0  # no boxes: IoU 0
-    assert RECEvaluator().evaluate() == {"Pr@0.5": 0.0, "Pr@0.6": 0.0, "Pr@0.7": 0.0, "Pr@0.8": 0.0,
-                                         "Pr@0.9": 0.0, "samples": 0}
+    assert RECEvaluator().evaluate() == {"Pr@0.5": None, "Pr@0.6": None, "Pr@0.7": None, "Pr@0.8": None,
+                                         "Pr@0.9": None, "samples": 0}
     with pytest.raises(ValueError, match="sample 'a'.*exactly one GT box"):
         RECEvaluator().process("a", pred(GT, [1.0]), target([[0, 0, 1, 1], [2, 2, 3, 3]]))
     with pytest.raises(ValueError, match="sample 7.*2 boxes but 1 scores"):
@@ -90,7 +90,8 @@ def test_res_hand_cases():
 def test_res_guards_and_shape_errors():
     evaluator = RESEvaluator()
     evaluator.process(0, pred(mask=empty_mask()), mask_target(empty_mask()))
-    assert evaluator.evaluate()["oIoU"] == 0.0 and evaluator.evaluate()["mIoU"] == 0.0
+    # the sample's IoU is 0 (U = 0 guard), so mIoU is 0; oIoU divides by sum U = 0: undefined
+    assert evaluator.evaluate()["oIoU"] is None and evaluator.evaluate()["mIoU"] == 0.0
     with pytest.raises(ValueError, match="sample 5: prediction mask has shape \\(8, 8\\) but target mask has"):
         evaluator.process(5, pred(mask=np.zeros((8, 8), bool)), mask_target(rect_mask(0, 0, 2, 2)))
     with pytest.raises(ValueError, match="sample 6: prediction mask must be a bool"):

@@ -36,8 +36,8 @@ def test_mask_empty_rule_of_ris_dmmi():
 
 def test_guards():
     only_no_target = run([(pred(), no_target())])
-    assert only_no_target["mIoU"] == only_no_target["oIoU"] == only_no_target["Pr@0.5"] == 0.0
-    assert only_no_target["Acc"] == 100.0
+    assert only_no_target["mIoU"] is only_no_target["oIoU"] is only_no_target["Pr@0.5"] is None
+    assert only_no_target["Acc"] == 100.0 and only_no_target["target_samples"] == 0
     only_targets = run([(pred(BOX, [0.9], GT.copy()), mask_target(GT))])
-    assert only_targets["Acc"] == 0.0 and only_targets["mIoU"] == 100.0
-    assert run([(pred(), mask_target(empty_mask()))])["oIoU"] == 0.0  # U = 0
+    assert only_targets["Acc"] is None and only_targets["no_target_samples"] == 0 and only_targets["mIoU"] == 100.0
+    assert run([(pred(), mask_target(empty_mask()))])["oIoU"] is None  # sum U = 0

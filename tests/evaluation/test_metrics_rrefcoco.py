@@ -46,6 +46,9 @@ def test_means_are_over_groups_and_group_without_negatives():
     samples[1] = (pred(BOX, [0.9]), no_target(group=7))  # now an FP with an empty mask
     assert run(samples)["mRR"] == 0.0
     assert run(samples, groups_without_negatives="count_as_one")["mRR"] == 50.0
+    # no group with negatives: mRR over no group is undefined under "exclude", 100 under "count_as_one"
+    assert run(samples[2:])["mRR"] is None and run(samples[2:])["groups_without_negatives"] == 1
+    assert run(samples[2:], groups_without_negatives="count_as_one")["mRR"] == 100.0
 
 
 def test_group_without_positives_and_zero_unions():
@@ -56,9 +59,10 @@ def test_group_without_positives_and_zero_unions():
     result = run(samples)
     assert result["groups_without_positives"] == 1
     assert result["mRR"] == 0.0  # group 1 counts for mRR, group 2 has no negatives
-    assert result["mIoU"] == 0.0 and result["rIoU"] == 0.0 and result["oIoU"] == 0.0
+    # group 2's IoU_g and rIoU_g are 0 (U = 0 guards): defined; oIoU divides by sum U_g = 0: undefined
+    assert result["mIoU"] == 0.0 and result["rIoU"] == 0.0 and result["oIoU"] is None
     assert run([(pred(), no_target(group=0))]) == {
-        "mIoU": 0.0, "oIoU": 0.0, "mRR": 100.0, "rIoU": 0.0, "samples": 1, "groups": 1,
+        "mIoU": None, "oIoU": None, "mRR": 100.0, "rIoU": None, "samples": 1, "groups": 1,
         "positive_samples": 0, "negative_samples": 1, "groups_without_negatives": 0,
         "groups_without_positives": 1}
 

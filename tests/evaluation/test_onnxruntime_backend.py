@@ -12,6 +12,8 @@ from export import BatchSpec, ExportOptions, export_onnx
 from instancevg import bundled
 from instancevg.data.datasets import open_dataset
 
+from .html_check import check_document
+
 
 @pytest.fixture(scope="module")
 def data_root(synthetic_root):
@@ -66,14 +68,21 @@ def test_eval_cli_compare_writes_reports_and_exit_status(graphs, data_root, tmp_
     args = ["--backend", "onnxruntime", "--onnx", str(graphs[0]), "--compare", "pytorch", "--dataset", "refzom",
             "--data-root", data_root, "--no-progress", "-o", str(tmp_path / "parity.json")]
     assert main(args) == 0
-    assert "parity: PASSED" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith("parity PASSED: every metric within tolerance in 1 split comparison (1 candidate; "
+                          "tolerance: onnxruntime fp32 0.5 points)")
+    assert "onnxruntime fp32 vs pytorch (tolerance 0.5 points)" in out and "refzom/test" in out
+    assert out.rstrip().endswith(f"reports: {tmp_path / 'parity.json'}, {tmp_path / 'parity.md'}, "
+                                 f"{tmp_path / 'parity.html'}")
     report = json.loads((tmp_path / "parity.json").read_text())
-    assert report["passed"] and report["parity"][0]["benchmark"] == "refzom"
-    assert (tmp_path / "parity.md").read_text().startswith("| benchmark/split |")
-    assert "<svg" in (tmp_path / "parity.html").read_text() or "class=bar" in (tmp_path / "parity.html").read_text()
+    assert report["passed"] and report["compare"] == "pytorch"
+    assert report["candidates"]["onnxruntime fp32"]["splits"][0]["benchmark"] == "refzom"
+    assert (tmp_path / "parity.md").read_text().startswith("# Parity report: onnxruntime fp32 vs pytorch\n\n**PASSED**")
+    assert check_document((tmp_path / "parity.html").read_text()).counts["svg"] == 1
     # a negative tolerance cannot be met: the command must fail with status 1
     assert main(args + ["--tolerance", "-1"]) == 1
-    assert "parity: FAILED" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.startswith("parity FAILED") and "  ! onnxruntime fp32: refzom/test refzom" in out
 
 
 def test_missing_graph_or_sidecar(tmp_path):

@@ -14,9 +14,10 @@ def test_plugin_ops_match_reference_ops_on_the_whole_suite(synthetic_root, tmp_p
     args = ["--backend", "pytorch", "--ops", "plugin", "--compare", "pytorch", "--suite", "paper",
             "--data-root", synthetic_root(16, 0), "--batch-size", "4", "--no-progress", "-o", str(report_path)]
     assert main(args) == 0
-    assert "parity: PASSED" in capsys.readouterr().out
+    assert "parity PASSED" in capsys.readouterr().out
     report = json.loads(report_path.read_text())
-    splits = report["parity"]
+    assert report["passed"] and list(report["candidates"]) == ["pytorch plugin-ops fp32"]
+    splits = report["candidates"]["pytorch plugin-ops fp32"]["splits"]
     assert {s["benchmark"] for s in splits} == {"refcoco", "refcoco+", "refcocog", "grefcoco", "refzom", "rrefcoco",
                                                "rrefcoco+", "rrefcocog"}
     for split in splits:

@@ -9,7 +9,7 @@ from instancevg.checkpoint import load_checkpoint, read_file
 from instancevg.cli.train import main as train_main
 from instancevg.training.data import collate
 from instancevg.training.losses import InstanceVGCriterion
-from instancevg.training.trainer import TrainConfig, Trainer, seed_everything
+from instancevg.training.trainer import TrainConfig, Trainer, flatten_metrics, seed_everything
 
 from .conftest import tiny_model
 
@@ -98,6 +98,13 @@ def test_checkpoints_and_log(make_train_set, tmp_path):
                  "attn_bce", "exist_ce"):
         assert name in train[0]
     assert epochs[1]["eval"]["grec"]["F1score"] == 5
+
+
+def test_undefined_metrics_never_become_best_values():
+    # an undefined metric (None: N-acc of a split without no-target samples) is left out of the flat
+    # metrics, so ``save`` neither compares it nor writes it as a checkpoint key
+    flat = flatten_metrics({"grec": {"F1score": 40.0, "N-acc": None, "samples": 3}, "loss": 0.5})
+    assert flat == {"grec/F1score": 40.0, "grec/samples": 3.0, "loss": 0.5}
 
 
 # ------------------------------------------------------------------ CLI: clear errors before training
