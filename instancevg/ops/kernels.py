@@ -16,6 +16,8 @@ import functools
 import os
 from pathlib import Path
 
+import numpy as np
+
 PLUGINS_ENV = "INSTANCEVG_PLUGINS"
 HOST_LIBRARY = "libinstancevg_plugins_host.so"
 CUDA_LIBRARY = "libinstancevg_kernels_cuda.so"
@@ -132,3 +134,42 @@ def available(device_type: str = "cpu") -> str | None:
     except KernelLibraryError as exc:
         return str(exc)
     return None
+
+
+def _pointer(array: np.ndarray) -> int:
+    return array.ctypes.data
+
+
+def host_ms_deform_attn(value: np.ndarray, spatial_shapes: np.ndarray, level_start_index: np.ndarray,
+                        sampling_locations: np.ndarray, attention_weights: np.ndarray) -> np.ndarray:
+    """MSDeformAttn on the host build: value [B,S,M,D], spatial_shapes [L,2], level_start_index [L] (int32, checked
+    against each other and S), sampling_locations [B,Q,M,L,P,2], attention_weights [B,Q,M,L,P], all float32 or
+    all float16 -> [B,Q,M*D] in that type."""
+    if value.dtype not in (np.float32, np.float16):
+        raise TypeError(f"the MSDeformAttn kernels take float32 or float16 values, got {value.dtype}")
+    value = np.ascontiguousarray(value)
+    locations = np.ascontiguousarray(sampling_locations, dtype=value.dtype)
+    weights = np.ascontiguousarray(attention_weights, dtype=value.dtype)
+    shapes = np.ascontiguousarray(spatial_shapes, dtype=np.int32)
+    starts = np.ascontiguousarray(level_start_index, dtype=np.int32)
+    B, S, M, D = value.shape
+    _, Q, _, L, P, _ = locations.shape
+    out = np.empty((B, Q, M * D), dtype=value.dtype)
+    lib = host_library()
+    fn = lib.ivg_ms_deform_attn_f32 if value.dtype == np.float32 else lib.ivg_ms_deform_attn_f16
+    status = fn(_pointer(value), _pointer(shapes), _pointer(starts), _pointer(locations), _pointer(weights),
+                _pointer(out), B, S, M, D, Q, L, P)
+    check_host(status, "MSDeformAttn")
+    return out
+
+
+def host_point_select(scores: np.ndarray, num_points: int, w_dist: float) -> tuple[np.ndarray, np.ndarray]:
+    """PointSelect on the host build: scores [B,h,w] float32 -> indices [B,N] int32, points [B,N,2] float32."""
+    scores = np.ascontiguousarray(scores, dtype=np.float32)
+    B, h, w = scores.shape
+    indices = np.empty((B, num_points), dtype=np.int32)
+    points = np.empty((B, num_points, 2), dtype=np.float32)
+    status = host_library().ivg_point_select(_pointer(scores), B, h, w, num_points, w_dist, _pointer(indices),
+                                             _pointer(points))
+    check_host(status, "PointSelect")
+    return indices, points

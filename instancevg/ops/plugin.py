@@ -63,9 +63,8 @@ def ms_deform_attn(value: torch.Tensor, shapes: list[tuple[int, int]], sampling_
         status = lib.ivg_cuda_ms_deform_attn(_FLOAT_TYPES[value.dtype], *pointers, *sizes, stream, 0)
         kernels.check_cuda(status, "MSDeformAttn")
     elif value.device.type == "cpu":
-        lib = kernels.host_library()
-        fn = lib.ivg_ms_deform_attn_f32 if value.dtype == torch.float32 else lib.ivg_ms_deform_attn_f16
-        kernels.check_host(fn(*pointers, *sizes), "MSDeformAttn")
+        out.numpy()[...] = kernels.host_ms_deform_attn(value.numpy(), spatial_shapes.numpy(), level_starts.numpy(),
+                                                       locations.numpy(), weights.numpy())
     else:
         raise ValueError(f"the plugin kernels run on CPU and CUDA tensors, not on {value.device}")
     return out
@@ -86,9 +85,8 @@ def select_points(scores: torch.Tensor, num_points: int, w_dist: float) -> tuple
                                            indices.data_ptr(), points.data_ptr(), stream, 0)
         kernels.check_cuda(status, "PointSelect")
     elif scores.device.type == "cpu":
-        status = kernels.host_library().ivg_point_select(scores.data_ptr(), B, h, w, num_points, w_dist,
-                                                         indices.data_ptr(), points.data_ptr())
-        kernels.check_host(status, "PointSelect")
+        host_indices, host_points = kernels.host_point_select(scores.numpy(), num_points, w_dist)
+        indices, points = torch.from_numpy(host_indices), torch.from_numpy(host_points)
     else:
         raise ValueError(f"the plugin kernels run on CPU and CUDA tensors, not on {scores.device}")
     return indices.long(), points
