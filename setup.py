@@ -11,7 +11,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["instancevg", "instancevg.*", "export", "export.*", "engines",
                                     "engines.*", "evaluation", "evaluation.*"]),
-    package_data={"instancevg": ["assets/*"]},
+    package_data={"instancevg": ["assets/*"], "engines": ["data/*.json"]},
     include_package_data=True,
     install_requires=[
         "torch>=2.4",
