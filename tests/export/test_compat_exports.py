@@ -33,3 +33,32 @@ def test_tensorrt_export_records_the_check_and_a_refused_graph_is_not_written(tr
     with pytest.raises(ExportError, match=rf"\[attribute\] node '{einsum.name}' \(Einsum\): equation"):
         finish_export(graph, tmp_path / "bad" / "model.onnx", log=None)
     assert not (tmp_path / "bad" / "model.onnx").exists() and not (tmp_path / "bad" / "model.json").exists()
+
+
+def test_plugin_contract_matches_the_creators_and_the_exporter():
+    """engines.plugin_contract (what the checks enforce) against what the C++ creators register and what the
+    ops emit: names, namespace, version, field names and field types."""
+    import re
+    from pathlib import Path
+
+    from onnx import AttributeProto
+
+    from engines import plugin_contract
+    from instancevg.ops import export_target
+
+    assert (export_target.PLUGIN_DOMAIN, export_target.PLUGIN_NAMESPACE, export_target.PLUGIN_VERSION) == (
+        plugin_contract.PLUGIN_DOMAIN, plugin_contract.PLUGIN_NAMESPACE, plugin_contract.PLUGIN_VERSION)
+    root = Path(__file__).resolve().parents[2] / "plugins"
+    utils = (root / "common" / "pluginUtils.h").read_text()
+    assert f'kPLUGIN_NAMESPACE[] = "{plugin_contract.PLUGIN_NAMESPACE}"' in utils
+    assert f'kPLUGIN_VERSION[] = "{plugin_contract.PLUGIN_VERSION}"' in utils
+    field_types = {"kINT32": AttributeProto.INT, "kFLOAT32": AttributeProto.FLOAT}
+    for folder, name in (("msDeformAttnPlugin", "MSDeformAttn"), ("pointSelectPlugin", "PointSelect")):
+        header = (root / folder / f"{folder}.h").read_text()
+        source = (root / folder / f"{folder}.cpp").read_text()
+        assert f'kNAME[] = "{name}"' in header
+        names = dict(re.findall(r'constexpr char (k\w+)\[\] = "(\w+)";', source))
+        # the creator's getFieldNames(): mFieldNames[i] = PluginField(kNAME, nullptr, PluginFieldType::kTYPE, 1)
+        advertised = {names[k]: field_types[t] for k, t in
+                      re.findall(r"mFieldNames\[\d\] = PluginField\((k\w+), nullptr, PluginFieldType::(k\w+)", source)}
+        assert advertised == plugin_contract.PLUGINS[name].fields, name
