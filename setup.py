@@ -26,8 +26,15 @@ setup(
         "onnx>=1.16",
         "onnxruntime>=1.18",
         "onnxscript>=0.2",
+        "polygraphy>=0.49",
     ],
-    extras_require={"test": ["pytest>=8"]},
+    extras_require={
+        "test": ["pytest>=8"],
+        # TensorRT engines (instancevg-build-engine, --engine of instancevg-debug-precision, the tensorrt backend)
+        "tensorrt": ["tensorrt>=10", "polygraphy>=0.49"],
+        # ONNX Runtime's CUDA provider; it replaces onnxruntime (uninstall that first: both own the module)
+        "gpu": ["onnxruntime-gpu>=1.18"],
+    },
     entry_points={
         "console_scripts": [
             "instancevg-predict=instancevg.cli.predict:main",
@@ -39,6 +46,7 @@ setup(
             "instancevg-build-engine=engines.cli:main",
             "instancevg-bench=evaluation.bench:main",
             "instancevg-demo=evaluation.demo:main",
+            "instancevg-debug-precision=export.debug_precision:main",
         ],
     },
 )
