@@ -31,7 +31,7 @@ setup(
     extras_require={
         "test": ["pytest>=8"],
         # TensorRT engines (instancevg-build-engine, --engine of instancevg-debug-precision, the tensorrt backend)
-        "tensorrt": ["tensorrt>=10", "polygraphy>=0.49"],
+        "tensorrt": ["tensorrt>=10,<12", "polygraphy>=0.49"],
         # ONNX Runtime's CUDA provider; it replaces onnxruntime (uninstall that first: both own the module)
         "gpu": ["onnxruntime-gpu>=1.18"],
     },

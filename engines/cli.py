@@ -1,4 +1,4 @@
-"""``instancevg-build-engine``: ONNX graph (+ our plugin library) -> TensorRT engine.
+"""instancevg-build-engine: ONNX graph (+ our plugin library) -> TensorRT engine.
 
     instancevg-build-engine model.onnx -o model.engine --plugins build/plugins/libinstancevg_plugins.so
     instancevg-build-engine model.onnx -o model.engine --plugins LIB --print-trtexec   # commands only
@@ -6,8 +6,8 @@
     instancevg-build-engine --check model.onnx          # TensorRT 10/11 compatibility, no TensorRT needed
 
 The graph's sidecar (model.json, written by instancevg-export) supplies the input shapes and the batch
-range of the optimisation profile. ``--print-trtexec`` prints the equivalent trtexec commands for
-TensorRT 10 and 11 and builds nothing (no TensorRT needed). ``--check`` checks every node of any ONNX
+range of the optimisation profile. --print-trtexec prints the equivalent trtexec commands for
+TensorRT 10 and 11 and builds nothing (no TensorRT needed). --check checks every node of any ONNX
 graph against what TensorRT's ONNX parser (10.x, 11.x) supports, the strongly typed rules and the plugin
 node contract, prints each offending node with the rule it breaks and exits 1 if any (0 when clean).
 """

@@ -513,8 +513,23 @@ def debug_precision(a: str | os.PathLike, b: str | os.PathLike | None = None, en
 
 # -- CLI ------------------------------------------------------------------------------------------------------
 
+DESCRIPTION = """Where do two graphs of the same model start to disagree? FP32 vs FP16 export, portable vs
+tensorrt target, or an ONNX graph vs a TensorRT engine.
+
+    instancevg-debug-precision model.onnx model_fp16.onnx -o report.json
+    instancevg-debug-precision model.onnx --engine model_fp16.engine --plugins libinstancevg_plugins.so
+
+Both sides run on the same inputs with every intermediate tensor marked as an output (Polygraphy: ONNX
+Runtime runner, TensorRT runner for --engine, Comparator). Tensors are matched by what they compute (the
+FP16 graph's extra Casts are transparent). A tensor agrees when max|A-B| <= atol + rtol * max|A| and its
+NaN/inf sit where A's do. The report walks A in topological order and prints the first nodes over
+tolerance, '*' marking those whose inputs agree (the error starts there), with per-tensor statistics.
+Exit status: 0 all tensors agree, 1 some differ, 2 bad input.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="instancevg-debug-precision", description=__doc__,
+    p = argparse.ArgumentParser(prog="instancevg-debug-precision", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("a", help="graph A, the reference side (e.g. the FP32 export)")
     p.add_argument("b", nargs="?", help="graph B (e.g. the FP16 export of the same model); or use --engine")
