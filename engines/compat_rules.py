@@ -176,13 +176,26 @@ def rule_operators(ctx: CheckContext) -> Iterable[Finding]:
             what = ("not an ONNX operator TensorRT knows: the parser would look for a plugin of that name"
                     if entry is None else "TensorRT's ONNX parser does not import this operator")
             yield _node_finding(node, "operator", what, missing)
-    for function in ctx.model.functions:
-        for node in function.node:
+    bodies = [(f"local function {f.name!r}", f.node) for f in ctx.model.functions]
+    bodies += list(_subgraphs(ctx.model.graph.node))
+    for where, nodes in bodies:
+        for node in nodes:
             entry = ctx.op_entry(node.op_type) if node.domain in STANDARD_DOMAINS else None
             missing = [v for v in ctx.versions if entry is None or v not in entry["supported"]]
             if node.domain in STANDARD_DOMAINS and missing:
-                yield _node_finding(node, "operator", f"inside local function {function.name!r}: TensorRT's ONNX "
-                                                      "parser does not import this operator", missing)
+                yield _node_finding(node, "operator", f"inside {where}: TensorRT's ONNX parser does not import "
+                                                      "this operator", missing)
+
+
+def _subgraphs(nodes, path: str = "") -> Iterable[tuple[str, list]]:
+    """(description, nodes) of every If/Loop/Scan body below ``nodes``, recursively."""
+    for node in nodes:
+        for attr in node.attribute:
+            graphs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
+            for graph in graphs:
+                where = f"{path}{attr.name} of {node.op_type} node {node.name!r}"
+                yield where, list(graph.node)
+                yield from _subgraphs(graph.node, where + " > ")
 
 
 def _typed_values(ctx: CheckContext, node, params: list[str]) -> list[tuple[str, str]]:

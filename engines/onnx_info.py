@@ -83,6 +83,12 @@ def custom_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
     return [n for n in model.graph.node if n.domain not in STANDARD_DOMAINS]
 
 
+def network_inputs(model: onnx.ModelProto) -> dict[str, onnx.ValueInfoProto]:
+    """The real inputs of the main graph (initializers listed as inputs, as old exporters did, excluded)."""
+    initializers = {t.name for t in model.graph.initializer}
+    return {i.name: i for i in model.graph.input if i.name not in initializers}
+
+
 def default_opset(model: onnx.ModelProto) -> int | None:
     opsets = {o.domain: o.version for o in model.opset_import}
     return opsets.get("", opsets.get("ai.onnx"))
@@ -147,8 +153,7 @@ class GraphIndex:
 
     @cached_property
     def graph_inputs(self) -> dict[str, onnx.ValueInfoProto]:
-        """The real inputs (initializers listed as inputs, as old exporters did, excluded)."""
-        return {i.name: i for i in self.model.graph.input if i.name not in self.initializers}
+        return network_inputs(self.model)
 
     @cached_property
     def graph_outputs(self) -> set[str]:

@@ -8,8 +8,9 @@ Both graphs run on the same inputs with every intermediate tensor marked as an o
 ``ModifyOutputs(outputs=MARK_ALL)``), in ONNX Runtime through Polygraphy's ``OnnxrtRunner`` (TensorRT
 engines through its ``TrtRunner``; an engine exposes the tensors it was built to output), collected by
 ``Comparator.run`` and judged by ``Comparator.compare_accuracy`` with :class:`RangeCompare`. Tensors are
-matched by name (our FP32 and FP16 exports come from one trace: every FP32 tensor has its FP16 namesake,
-the FP16 graph adds only its Casts). Walking graph A in topological order, the report names the first
+matched by what they compute (:func:`tensor_signatures`: op, precision-free attributes and inputs, down to
+the graph inputs and constants known by value, float-to-float Casts transparent): names are no guide, as
+the FP16 graph's extra Casts shift the exporter's numbering; engine tensors are matched by name. Walking graph A in topological order, the report names the first
 nodes whose output differs beyond tolerance, says whether the error starts there (its inputs agree), and
 gives per-tensor statistics: max/mean abs error, error relative to the tensor's range, magnitudes,
 NaN/inf counts (an FP16 overflow shows as inf in B where A is finite and above 65504).
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from engines.onnx_info import custom_nodes
+from engines.onnx_info import custom_nodes, network_inputs
 from engines.sidecar import read_sidecar
 
 FP16_MAX = 65504.0
@@ -80,11 +81,6 @@ def mark_all_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
     return marked
 
 
-def graph_inputs(model: onnx.ModelProto) -> dict[str, onnx.ValueInfoProto]:
-    inits = {t.name for t in model.graph.initializer}
-    return {i.name: i for i in model.graph.input if i.name not in inits}
-
-
 def sample_feeds(model_path: Path, model: onnx.ModelProto, batch: int | None) -> dict[str, np.ndarray]:
     """Deterministic sample inputs (export/verify.py) for the model config of the graph's sidecar, at
     ``batch`` (default: the sidecar's fixed batch, or the OPT of a dynamic one)."""
@@ -105,12 +101,16 @@ def sample_feeds(model_path: Path, model: onnx.ModelProto, batch: int | None) ->
     default = int(spec.get("opt", spec.get("min", 1))) if spec.get("dynamic") else int(spec.get("min", 1))
     if batch is not None and not spec.get("dynamic") and batch != default:
         raise DebugPrecisionError(f"--batch {batch}: {model_path} has a fixed batch of {default}")
+    if batch is not None and spec.get("dynamic") and not int(spec["min"]) <= batch <= int(spec["max"]):
+        raise DebugPrecisionError(f"--batch {batch}: {model_path} takes batches {spec['min']}..{spec['max']}")
+    if batch is not None and batch < 1:
+        raise DebugPrecisionError(f"--batch must be >= 1, got {batch}")
     feeds = sample_inputs(cfg, batch or default)
-    missing = set(graph_inputs(model)) - set(feeds)
+    missing = set(network_inputs(model)) - set(feeds)
     if missing:
         raise DebugPrecisionError(f"{model_path} has inputs {sorted(missing)} that the sample inputs of config "
                                   f"{cfg.name!r} do not provide; give --inputs FILE.npz")
-    return {name: feeds[name] for name in graph_inputs(model)}
+    return {name: feeds[name] for name in network_inputs(model)}
 
 
 def npz_feeds(path: Path, model: onnx.ModelProto, model_path: Path) -> dict[str, np.ndarray]:
@@ -122,7 +122,7 @@ def npz_feeds(path: Path, model: onnx.ModelProto, model_path: Path) -> dict[str,
             arrays = {k: data[k] for k in data.files}
     except (OSError, ValueError) as exc:
         raise DebugPrecisionError(f"--inputs {path}: not a readable .npz ({exc})") from None
-    expected = graph_inputs(model)
+    expected = network_inputs(model)
     if set(arrays) != set(expected):
         raise DebugPrecisionError(f"--inputs {path}: arrays {sorted(arrays)}, but {model_path} takes "
                                   f"{sorted(expected)}")
@@ -241,7 +241,7 @@ def tensor_signatures(model: onnx.ModelProto, ids: dict[str, str] | None = None)
     import hashlib
 
     ids = ids or {}
-    digest = {name: f"input:{name}" for name in graph_inputs(model)}
+    digest = {name: f"input:{name}" for name in network_inputs(model)}
     for name in _constants(model):
         digest[name] = f"constant:{ids.get(name, name)}"
     types = {vi.name: vi.type.tensor_type.elem_type

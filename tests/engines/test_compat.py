@@ -73,6 +73,14 @@ def test_unsupported_and_unknown_operators():
     found = findings(model)
     assert only(found, "operator", "uniq")[0].versions == ("10", "11")
     assert "look for a plugin" in only(found, "operator", "weird")[0].message
+    # inside an If branch
+    branch = helper.make_graph([helper.make_node("Unique", ["x"], ["u"], name="inner_unique")], "then", [],
+                               [vi("u", F32, None)])
+    other = helper.make_graph([helper.make_node("Identity", ["x"], ["u2"], name="inner_id")], "else", [],
+                              [vi("u2", F32, None)])
+    cond = make_model([helper.make_node("If", ["c"], ["r"], then_branch=branch, else_branch=other, name="if")],
+                      [vi("c", TensorProto.BOOL, []), vi("x", F32, [4])], [vi("r", F32, None)])
+    assert "inside then_branch of If node 'if'" in only(findings(cond), "operator", "inner_unique")[0].message
     # Swish: imported by the 11.x parser only
     swish = make_model([helper.make_node("Swish", ["x"], ["y"], name="swish")], [vi("x", F32, [4])],
                        [vi("y", F32, [4])], opset=24)
