@@ -11,7 +11,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["instancevg", "instancevg.*", "export", "export.*", "engines",
                                     "engines.*", "evaluation", "evaluation.*"]),
-    package_data={"instancevg": ["assets/*"]},
+    package_data={"instancevg": ["assets/*"], "engines": ["data/*.json"]},
     include_package_data=True,
     install_requires=[
         "torch>=2.6",
@@ -25,8 +25,15 @@ setup(
         "onnx>=1.16",
         "onnxruntime>=1.18",
         "onnxscript>=0.2",
+        "polygraphy>=0.49",
     ],
-    extras_require={"test": ["pytest>=8"]},
+    extras_require={
+        "test": ["pytest>=8"],
+        # TensorRT engines (instancevg-build-engine, --engine of instancevg-debug-precision, the tensorrt backend)
+        "tensorrt": ["tensorrt>=10,<12", "polygraphy>=0.49"],
+        # ONNX Runtime's CUDA provider; it replaces onnxruntime (uninstall that first: both own the module)
+        "gpu": ["onnxruntime-gpu>=1.18"],
+    },
     entry_points={
         "console_scripts": [
             "instancevg-predict=instancevg.cli.predict:main",
@@ -38,6 +45,7 @@ setup(
             "instancevg-build-engine=engines.cli:main",
             "instancevg-bench=evaluation.bench:main",
             "instancevg-demo=evaluation.demo:main",
+            "instancevg-debug-precision=export.debug_precision:main",
         ],
     },
 )

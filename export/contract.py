@@ -1,65 +1,25 @@
 """Checks of an exported graph against the contracts of ARCHITECTURE.md: the plugin node contract
-(tensorrt target), standard ops only (portable target), opset and IR version.
+(tensorrt target; the generic part is engines.plugin_contract's, shared with the TensorRT compatibility
+check, the model-specific part is here), standard ops only (portable target), opset and IR version.
 
 Each check returns a list of problems (empty = conforming), so the exporter can report them all at once
 and tests can assert on them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import onnx
 from onnx import TensorProto
 
+from engines.onnx_info import attributes, custom_nodes, value_types
+from engines.plugin_contract import PLUGINS, check_plugin_node
 from instancevg.config import ModelConfig
-from instancevg.ops.export_target import PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION
+from instancevg.ops.export_target import PLUGIN_DOMAIN
 
 from .options import MAX_IR_VERSION, MAX_OPSET, MIN_OPSET
 
 MS_DEFORM_ATTN = "MSDeformAttn"
 POINT_SELECT = "PointSelect"
-PLUGIN_NAMES = (MS_DEFORM_ATTN, POINT_SELECT)
-FLOAT_TYPES = {TensorProto.FLOAT: "float32", TensorProto.FLOAT16: "float16"}
-
-
-@dataclass(frozen=True)
-class ValueType:
-    """Element type and shape (ints for fixed dims, strings for symbolic ones, None if unknown)."""
-
-    elem_type: int
-    shape: tuple | None
-
-    @property
-    def dtype(self) -> str:
-        return onnx.helper.tensor_dtype_to_np_dtype(self.elem_type).name if self.elem_type else "unknown"
-
-
-def value_types(model: onnx.ModelProto) -> dict[str, ValueType]:
-    """Types of every named value of the main graph (inputs, outputs, value_info, initializers)."""
-    types: dict[str, ValueType] = {}
-    graph = model.graph
-    for info in list(graph.input) + list(graph.value_info) + list(graph.output):
-        tensor = info.type.tensor_type
-        shape = (tuple(d.dim_param if d.dim_param else (d.dim_value if d.HasField("dim_value") else None)
-                       for d in tensor.shape.dim) if tensor.HasField("shape") else None)
-        types[info.name] = ValueType(tensor.elem_type, shape)
-    for init in graph.initializer:
-        types[init.name] = ValueType(init.data_type, tuple(init.dims))
-    return types
-
-
-def attributes(node: onnx.NodeProto) -> dict:
-    """Node attributes as python values; strings decoded."""
-    out = {}
-    for attr in node.attribute:
-        value = onnx.helper.get_attribute_value(attr)
-        out[attr.name] = value.decode() if isinstance(value, bytes) else value
-    return out
-
-
-def custom_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
-    """Nodes outside the default ONNX domain (main graph)."""
-    return [n for n in model.graph.node if n.domain not in ("", "ai.onnx")]
+PLUGIN_NAMES = tuple(PLUGINS)
 
 
 def check_model_versions(model: onnx.ModelProto, target: str, opset: int | None = None) -> list[str]:
@@ -91,10 +51,11 @@ def check_portable(model: onnx.ModelProto) -> list[str]:
 
 
 def check_plugin_nodes(model: onnx.ModelProto, cfg: ModelConfig, fp16: bool) -> list[str]:
-    """The tensorrt graph against the plugin node contract: one MSDeformAttn per decoder layer and one
-    PointSelect, domain / attributes exactly as specified, int32 index inputs, the documented dtypes
-    (MSDeformAttn in the graph's compute type: FP16 in FP16 graphs; PointSelect float32 in / int32 +
-    float32 out) and static shapes where the contract fixes them."""
+    """The tensorrt graph against the plugin node contract (engines.plugin_contract: domain, namespace,
+    version, creator fields and their types, int32 index inputs, I/O element types and ranks) and against
+    the model: one MSDeformAttn per decoder layer and one PointSelect, PointSelect's fields equal to the
+    config's, MSDeformAttn in the graph's compute type (FP16 in FP16 graphs), the level tables constants
+    equal to the config's FPN levels, and the shapes the contract fixes."""
     problems = []
     types = value_types(model)
     value_type = TensorProto.FLOAT16 if fp16 else TensorProto.FLOAT
@@ -105,32 +66,22 @@ def check_plugin_nodes(model: onnx.ModelProto, cfg: ModelConfig, fp16: bool) -> 
             problems.append(f"{where}: unexpected custom node; expected {PLUGIN_DOMAIN}::{'/'.join(PLUGIN_NAMES)}")
             continue
         counts[node.op_type] += 1
-        expected_attrs = {"plugin_namespace": PLUGIN_NAMESPACE, "plugin_version": PLUGIN_VERSION}
-        if node.op_type == POINT_SELECT:
-            expected_attrs.update(num_points=cfg.num_queries, w_dist=cfg.w_dist)
+        problems += [f"{where}: {f.message}" for f in check_plugin_node(node, types)]
         got = attributes(node)
-        if set(got) != set(expected_attrs):
-            problems.append(f"{where}: attributes {sorted(got)} != {sorted(expected_attrs)}")
-        for key, want in expected_attrs.items():
-            value = got.get(key)
-            if isinstance(want, float):
-                ok = isinstance(value, float) and abs(value - want) <= 1e-7 * max(1.0, abs(want))
-            else:
-                ok = type(value) is type(want) and value == want
-            if key in got and not ok:
-                problems.append(f"{where}: attribute {key}={value!r}, expected {want!r}")
-        if node.op_type == MS_DEFORM_ATTN:
-            L = cfg.num_levels
-            spec = [("value", value_type, None), ("spatial_shapes", TensorProto.INT32, (L, 2)),
-                    ("level_start_index", TensorProto.INT32, (L,)),
-                    ("sampling_locations", value_type, None), ("attention_weights", value_type, None)]
-            outs = [("output", value_type, None)]
+        if node.op_type == POINT_SELECT:
+            for key, want in (("num_points", cfg.num_queries), ("w_dist", cfg.w_dist)):
+                value = got.get(key)
+                ok = (isinstance(value, float) and abs(value - want) <= 1e-7 * max(1.0, abs(want))
+                      if isinstance(want, float) else value == want)
+                if key in got and not ok:
+                    problems.append(f"{where}: attribute {key}={value!r}, expected {want!r} (config {cfg.name})")
+            problems += _check_io(where, "input", list(node.input)[:1],
+                                  [("scores", None, (None, cfg.grid_size, cfg.grid_size))], types)
         else:
-            spec = [("scores", TensorProto.FLOAT, None)]
-            outs = [("indices", TensorProto.INT32, None), ("points", TensorProto.FLOAT, None)]
-        problems += _check_io(where, "input", list(node.input), spec, types)
-        problems += _check_io(where, "output", list(node.output), outs, types)
-        if node.op_type == MS_DEFORM_ATTN:
+            L = cfg.num_levels
+            spec = [("value", value_type, None), ("spatial_shapes", None, (L, 2)), ("level_start_index", None, (L,))]
+            problems += _check_io(where, "input", list(node.input)[:3], spec, types)
+            problems += _check_io(where, "output", list(node.output)[:1], [("output", value_type, None)], types)
             problems += _check_level_constants(where, model, node, cfg)
     want_counts = {MS_DEFORM_ATTN: cfg.decoder_layers, POINT_SELECT: 1}
     for name, want in want_counts.items():
@@ -140,18 +91,19 @@ def check_plugin_nodes(model: onnx.ModelProto, cfg: ModelConfig, fp16: bool) -> 
 
 
 def _check_io(where, kind, names, spec, types) -> list[str]:
+    """[(label, element type or None = any, shape or None = any; None dims = any)] against ``names``."""
     problems = []
     if len(names) != len(spec):
         return [f"{where}: {len(names)} {kind}s, expected {len(spec)} ({', '.join(s[0] for s in spec)})"]
     for name, (label, elem, shape) in zip(names, spec):
         vt = types.get(name)
         if vt is None:
-            problems.append(f"{where}: {kind} {label} ({name!r}) has no type information")
-            continue
-        if vt.elem_type != elem:
+            continue  # check_plugin_node reports it
+        if elem is not None and vt.elem_type != elem:
             problems.append(f"{where}: {kind} {label} is {vt.dtype}, expected "
                             f"{onnx.helper.tensor_dtype_to_np_dtype(elem).name}")
-        if shape is not None and vt.shape != shape:
+        if shape is not None and (vt.shape is None or len(vt.shape) != len(shape)
+                                  or any(w is not None and d != w for d, w in zip(vt.shape, shape))):
             problems.append(f"{where}: {kind} {label} has shape {vt.shape}, expected {shape}")
     return problems
 

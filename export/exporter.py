@@ -1,7 +1,8 @@
 """The export pipeline behind ``instancevg-export``:
 
     load model -> PyTorch float32 reference on sample inputs -> FP16 policy (--fp16) -> trace to ONNX
-    -> contract checks (onnx.checker, shape inference, plugin nodes / standard ops, opset, IR version)
+    -> contract checks (onnx.checker, shape inference, plugin nodes / standard ops, opset, IR version;
+       tensorrt target: the TensorRT 10/11 compatibility check of engines.compat)
     -> verification (ONNX Runtime or onnx.reference) -> write model.onnx + model.json atomically -> report
 
 :func:`build_graph` does everything up to the traced graph, :func:`finish_export` the rest; nothing is
@@ -26,6 +27,7 @@ from instancevg import bundled
 from instancevg.checkpoint import CheckpointFormatError, UnsafeCheckpointError, file_digest
 from instancevg.config import ModelConfig, get_config
 from instancevg.inference import load_model
+from engines.compat import CompatReport, check_tensorrt_compatibility
 from engines.sidecar import sidecar_path
 from instancevg.io import atomic_path, write_json_atomic
 
@@ -181,6 +183,20 @@ def check_graph(traced: TracedGraph) -> list[str]:
     return problems
 
 
+def check_tensorrt(traced: TracedGraph, log: Callable[[str], None] | None = print) -> CompatReport | None:
+    """The TensorRT compatibility check (engines.compat) of a tensorrt-target graph; raises ExportError when
+    TensorRT's parser would reject it or a strongly typed build would differ. None for portable graphs."""
+    if traced.options.target != "tensorrt":
+        return None
+    report = check_tensorrt_compatibility(traced.model)
+    for line in report.format().splitlines():
+        _log(log, line)
+    if not report.passed:
+        raise ExportError("the exported graph fails the TensorRT compatibility check:\n  "
+                          + "\n  ".join(f.line() for f in report.errors))
+    return report
+
+
 def verify_graph(traced: TracedGraph, tolerances: dict[str, Tolerance] | None = None) -> VerificationReport:
     forced = None if traced.reference_model is None else (  # PyTorch re-run with the graph's selections
         lambda text_index, point_index: pytorch_reference(traced.reference_model, traced.inputs, text_index,
@@ -208,12 +224,13 @@ def finish_export(traced: TracedGraph, output: str | Path, tolerances: dict[str,
     nothing is written."""
     output = check_output_path(output)
     options = traced.options
-    _log(log, "[3/4] checking the graph (onnx.checker, shape inference, "
-              f"{'plugin node contract' if options.target == 'tensorrt' else 'standard ops only'}, "
-              "opset, IR version)")
+    contracts = ("plugin node contract, TensorRT 10/11 compatibility" if options.target == "tensorrt"
+                 else "standard ops only")
+    _log(log, f"[3/4] checking the graph (onnx.checker, shape inference, {contracts}, opset, IR version)")
     problems = check_graph(traced)
     if problems:
         raise ExportError("the exported graph breaks its contract:\n  " + "\n  ".join(problems))
+    compat = check_tensorrt(traced, log)
     report = None
     if options.verify:
         runtime = "ONNX Runtime" if options.target == "portable" else "onnx.reference with the plugin ops"
@@ -241,6 +258,8 @@ def finish_export(traced: TracedGraph, output: str | Path, tolerances: dict[str,
                           "parameter_bytes": model_summary["parameter_bytes"]}
     commands = trtexec_commands(output, sidecar["inputs"], options) if options.target == "tensorrt" else {}
     sidecar["trtexec"] = commands
+    if compat is not None:
+        sidecar["tensorrt_compatibility"] = {k: v for k, v in compat.as_dict().items() if k != "source"}
     with atomic_path(output) as tmp_onnx:
         save_onnx(shipped, tmp_onnx)
         write_json_atomic(json_path, sidecar)
