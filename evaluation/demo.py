@@ -1,12 +1,16 @@
 """``instancevg-demo``: the whole chain on the embedded default, on a CPU, with nothing downloaded.
 
 bundled tiny model -> ONNX exports (tensorrt and portable targets, FP32 and FP16, each verified) ->
-ONNX Runtime evaluation of the portable graphs on synthetic data of every benchmark format -> parity
+ONNX Runtime evaluation of all four graphs on synthetic data of every benchmark format (the tensorrt-target
+graphs with the plugins' own kernels as custom operators: the exact graph TensorRT receives) -> parity
 report against PyTorch (and the tensorrt backend too where TensorRT, a GPU and the plugin library exist).
+The plugins' host kernels are built with CMake into <output>/build/plugins when none are found
+($INSTANCEVG_PLUGINS, build/plugins).
 
     instancevg-demo --output demo/
 
-writes demo/data (the synthetic datasets), demo/models (graphs + sidecars) and the parity report
+writes demo/data (the synthetic datasets), demo/models (graphs + sidecars), demo/build (the host kernels,
+when built here) and the parity report
 demo/parity.{json,md,html} (verdict, one summary row per candidate and split, details, what was not run
 and why); it prints the verdict, one line per candidate and the report paths. The exit status is 1 when a
 parity tolerance is exceeded.
@@ -15,20 +19,17 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
 from instancevg import bundled
 from instancevg.data.datasets import available_benchmarks, get_benchmark, open_dataset
 from instancevg.data.synthetic import generate
+from instancevg.ops import kernels
+from instancevg.ops.kernels import KernelLibraryError
 
 from .parity import compare_split
 from .parity_report import NotRun, ParityReport
-
-PLUGIN_LIBRARY_ENV = "INSTANCEVG_PLUGINS"
-DEFAULT_PLUGIN_LIBRARY = Path("build/plugins/libinstancevg_plugins.so")
-
 
 def tensorrt_unavailable_reason(plugin_library: Path) -> str | None:
     """Why the tensorrt backend cannot run here, or None when it can."""
@@ -42,7 +43,8 @@ def tensorrt_unavailable_reason(plugin_library: Path) -> str | None:
     except ImportError:
         return "torch is not installed"
     if not plugin_library.is_file():
-        return f"plugin library {plugin_library} not built (cmake -S plugins -B build/plugins; set ${PLUGIN_LIBRARY_ENV})"
+        return (f"plugin library {plugin_library} not built (cmake -S plugins -B build/plugins with TensorRT headers; "
+                f"set ${kernels.PLUGINS_ENV})")
     return None
 
 
@@ -60,6 +62,11 @@ def run_demo(output: str | Path, num_images: int = 32, seed: int = 0, batch_size
     random_weights = checkpoint is None
     print(f"[1/4] synthetic data -> {output / 'data'}", flush=True)
     generate(str(output / "data"), num_images=num_images, seed=seed)
+    try:
+        print(f"      plugin kernels (host build): {kernels.ensure_host_library(output / 'build' / 'plugins')}",
+              flush=True)
+    except KernelLibraryError as exc:  # the tensorrt-target graphs are then listed as not run, with this reason
+        print(f"      plugin kernels unavailable: {str(exc).splitlines()[0]}", flush=True)
     print("[2/4] exporting the bundled tiny model" + (" (no bundled checkpoint: random weights)" if random_weights
                                                       else f" ({checkpoint.name})"), flush=True)
     graphs = {}
@@ -71,10 +78,17 @@ def run_demo(output: str | Path, num_images: int = 32, seed: int = 0, batch_size
                         random_weights=random_weights, log=None)
             print(f"      {graphs[name]} (verified)", flush=True)
     reference = PyTorchBackend.from_files("tiny", checkpoint, None, "cpu", random_weights)
-    candidates = {f"onnxruntime {p}": OnnxRuntimeBackend(graphs[f"tiny_portable_{p}"]) for p in ("fp32", "fp16")}
-    plugin_library = Path(os.environ.get(PLUGIN_LIBRARY_ENV, DEFAULT_PLUGIN_LIBRARY))
+    candidates, not_run = {}, []
+    for target in ("portable", "tensorrt"):
+        for p in ("fp32", "fp16"):
+            label = f"onnxruntime {'tensorrt-target' if target == 'tensorrt' else target} {p}"
+            try:
+                candidates[label] = OnnxRuntimeBackend(graphs[f"tiny_{target}_{p}"])
+            except RuntimeError as exc:  # the plugin kernels could not be built or loaded here
+                not_run.append(NotRun(label, str(exc)))
+    plugin_library = kernels.tensorrt_plugin_library()
     skipped = tensorrt_unavailable_reason(plugin_library)
-    not_run = [] if skipped is None else [NotRun(f"tensorrt {p}", skipped) for p in ("fp32", "fp16")]
+    not_run += [] if skipped is None else [NotRun(f"tensorrt {p}", skipped) for p in ("fp32", "fp16")]
     if skipped is None:
         from engines.build import build_engine
 
@@ -85,7 +99,7 @@ def run_demo(output: str | Path, num_images: int = 32, seed: int = 0, batch_size
             build_engine(graphs[f"tiny_tensorrt_{p}"], engine, plugin_library)
             candidates[f"tensorrt {p}"] = TensorRTBackend(engine, plugins=str(plugin_library))
     print("[3/4] evaluating " + ", ".join(candidates) + " against pytorch"
-          + (f" (tensorrt skipped: {skipped})" if skipped else ""), flush=True)
+          + (f" (not run: {', '.join(n.label for n in not_run)})" if not_run else ""), flush=True)
     found = available_benchmarks(str(output / "data"))
     sections = {}
     for label, candidate in candidates.items():

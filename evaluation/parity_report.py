@@ -86,10 +86,12 @@ def describe_backend(backend: dict) -> str:
 
 
 def candidate_label(backend: dict) -> str:
-    """The label of a candidate from its ``describe()``: backend name, the op implementation when it is not
-    the reference one, and precision ("onnxruntime fp16", "pytorch plugin-ops fp32")."""
+    """The label of a candidate from its ``describe()``: backend name, the graph's target, the op
+    implementation when it is not the reference one, and precision ("onnxruntime portable fp16",
+    "onnxruntime tensorrt-target fp32", "pytorch plugin-ops fp32")."""
+    target = {"portable": "portable", "tensorrt": "tensorrt-target"}.get(backend.get("target"))
     ops = f"{backend['ops']}-ops" if backend.get("ops") not in (None, "reference") else None
-    return " ".join(str(part) for part in (backend.get("name"), ops, backend.get("precision")) if part)
+    return " ".join(str(part) for part in (backend.get("name"), target, ops, backend.get("precision")) if part)
 
 
 def _where(result: ParityResult) -> str:

@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from .ort_session import onnxruntime_session
+
 from engines.onnx_info import custom_nodes, network_inputs
 from engines.sidecar import read_sidecar
 
@@ -48,22 +50,18 @@ class DebugPrecisionError(ValueError):
 # -- running the graphs -----------------------------------------------------------------------------------
 
 def make_session(model: onnx.ModelProto | bytes | str | os.PathLike):
-    """The ONNX Runtime session for one graph: the single place sessions are made. Portable graphs run in
-    the CPU provider; tensorrt-target graphs (instancevg MSDeformAttn / PointSelect nodes) need a session
-    that knows our custom ops."""
+    """The ONNX Runtime session for one graph (CPU provider): portable graphs as they are, tensorrt-target
+    graphs with the plugin kernels as custom operators (export/ort_session.py)."""
     import onnxruntime as ort
 
     proto = model if isinstance(model, onnx.ModelProto) else (
         onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(os.fspath(model)))
-    custom = sorted({f"{n.domain}::{n.op_type}" for n in custom_nodes(proto)})
-    if custom:
-        raise DebugPrecisionError(
-            f"graph {proto.graph.name or '<model>'!r} has custom nodes {custom} (a tensorrt-target export): "
-            "ONNX Runtime needs the instancevg custom ops to run it, and export/ does not register them yet. "
-            "Compare the portable exports (--target portable), or the engine side with --engine")
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    return ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    try:
+        return onnxruntime_session(proto, ["CPUExecutionProvider"], options)
+    except RuntimeError as exc:
+        raise DebugPrecisionError(f"graph {proto.graph.name or '<model>'!r}: {exc}") from None
 
 
 def mark_all_outputs(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -37,7 +37,7 @@ from .options import ExportOptions
 from .precision import apply_fp16_policy, io_float_dtype
 from .report import format_report, summary, trtexec_commands
 from .sidecar import build_sidecar
-from .verify import TOLERANCES, Tolerance, VerificationError, VerificationReport, pytorch_reference, \
+from .verify import TOLERANCES, graph_runtime, Tolerance, VerificationError, VerificationReport, pytorch_reference, \
     sample_inputs, verify
 
 # protobuf cannot serialise a ModelProto of 2 GiB or more (gres-large in float32)
@@ -233,8 +233,7 @@ def finish_export(traced: TracedGraph, output: str | Path, tolerances: dict[str,
     compat = check_tensorrt(traced, log)
     report = None
     if options.verify:
-        runtime = "ONNX Runtime" if options.target == "portable" else "onnx.reference with the plugin ops"
-        _log(log, f"[4/4] verifying in {runtime} against PyTorch float32 ...")
+        _log(log, f"[4/4] verifying in {graph_runtime(traced.model, options.target)} against PyTorch float32 ...")
         report = verify_graph(traced, tolerances)
         for line in report.lines():
             _log(log, line)

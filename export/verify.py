@@ -1,7 +1,9 @@
 """Verification: run the exported graph on sample inputs and compare it with the PyTorch model.
 
-portable graphs run in ONNX Runtime (CPU); tensorrt graphs in ``onnx.reference.ReferenceEvaluator`` with
-the Python plugin ops of ``reference_ops`` (which call ``instancevg.ops``). The reference is always the
+portable graphs run in ONNX Runtime (CPU); tensorrt graphs too, with the plugins' host kernels as custom
+operators (export/ort_session.py), or, where those kernels are not built, in
+``onnx.reference.ReferenceEvaluator`` with the Python plugin ops of ``reference_ops`` (which call
+``instancevg.ops``; the independent check the tests keep). The reference is always the
 float32 PyTorch model on the same inputs, so FP16 graphs are measured against what the model should give.
 
 Tolerances (per output, documented in export/README.md): an output passes when
@@ -196,20 +198,32 @@ def selection_ties(outputs: dict, reference: dict, cfg: ModelConfig) -> dict[str
     return {"points": points, "text": text}
 
 
+def graph_runtime(model: onnx.ModelProto, target: str) -> str:
+    """Where :func:`run_graph` runs ``model``: ONNX Runtime (tensorrt-target graphs with the plugin kernels as
+    custom operators), or onnx.reference with the Python plugin ops where those kernels are not built."""
+    from .ort_session import custom_ops_unavailable
+
+    if target == "portable":
+        return "onnxruntime CPU"
+    if custom_ops_unavailable(model) is None:
+        return "onnxruntime CPU + plugin kernels (host build)"
+    return "onnx.reference + instancevg plugin ops"
+
+
 def run_graph(model: onnx.ModelProto, target: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Run ``model`` on ``inputs`` (image cast to the graph's input type): ONNX Runtime CPU for portable
-    graphs, the reference evaluator with the plugin ops for tensorrt graphs."""
+    """Run ``model`` on ``inputs`` (image cast to the graph's input type) where :func:`graph_runtime` says."""
     feeds = dict(inputs)
     image_type = next(i for i in model.graph.input if i.name == "image").type.tensor_type.elem_type
     feeds["image"] = inputs["image"].astype(onnx.helper.tensor_dtype_to_np_dtype(image_type))
     names = [o.name for o in model.graph.output]
-    if target == "portable":
+    if graph_runtime(model, target).startswith("onnxruntime"):
         import onnxruntime as ort
+
+        from .ort_session import onnxruntime_session
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
-        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-        results = session.run(names, feeds)
+        results = onnxruntime_session(model, ["CPUExecutionProvider"], options).run(names, feeds)
     else:
         from .reference_runtime import reference_session
 
@@ -249,8 +263,8 @@ def verify(model: onnx.ModelProto, target: str, precision: str, inputs: dict[str
     with PyTorch forced to the graph's selection (``forced_reference(text_index, point_index)``); the
     report says so. Any other selection difference fails."""
     start = time.perf_counter()
+    runtime = graph_runtime(model, target)
     outputs = run_graph(model, target, inputs)
-    runtime = "onnxruntime CPU" if target == "portable" else "onnx.reference + instancevg plugin ops"
     report = VerificationReport(runtime, precision, int(inputs["image"].shape[0]), 0.0)
     same = all(np.array_equal(outputs[k], reference[k]) for k in DEBUG_OUTPUT_NAMES)
     if not same and cfg is not None and forced_reference is not None:

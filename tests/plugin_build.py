@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from instancevg.ops import kernels
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PLUGINS_DIR = REPO_ROOT / "plugins"
 
@@ -29,24 +31,14 @@ def cache_root() -> Path:
     return Path(os.environ.get("INSTANCEVG_CACHE_DIR", REPO_ROOT / "build" / "cache"))
 
 
-def run(cmd: list[str], what: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    """Runs cmd; on failure, fails the test with the command's output tail."""
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        tail = (proc.stdout + proc.stderr)[-4000:]
-        pytest.fail(f"{what} failed ({' '.join(cmd)}):\n{tail}", pytrace=False)
-    return proc
-
-
 def cmake_build(build_dir: Path, options: list[str], targets: list[str]) -> float:
-    """Configures plugins/ into build_dir and builds targets. Returns the wall time in seconds."""
-    cmake = shutil.which("cmake")
-    if cmake is None:
-        pytest.fail("cmake is required to build plugins/ (apt-get install cmake)", pytrace=False)
+    """Configures plugins/ into build_dir and builds targets (instancevg.ops.kernels.cmake_build); fails the
+    test with the output's tail when that fails. Returns the wall time in seconds."""
     start = time.monotonic()
-    run([cmake, "-S", str(PLUGINS_DIR), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release", *options],
-        f"configuring plugins/ into {build_dir}")
-    run([cmake, "--build", str(build_dir), "-j", JOBS, "--target", *targets], f"building {', '.join(targets)}")
+    try:
+        kernels.cmake_build(build_dir, options, targets, jobs=int(JOBS), timeout=900)
+    except kernels.KernelLibraryError as exc:
+        pytest.fail(str(exc), pytrace=False)
     return time.monotonic() - start
 
 

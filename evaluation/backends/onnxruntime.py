@@ -20,36 +20,37 @@ def providers(device: str) -> list:
     if kind == "cuda" and (not index or index.isdigit()):
         return [("CUDAExecutionProvider", {"device_id": int(index or 0)}), "CPUExecutionProvider"]
     raise ValueError(f"device must be cpu, cuda or cuda:N for onnxruntime, got {device!r}")
+
+
 _NUMPY = {"float32": np.float32, "float16": np.float16, "int64": np.int64, "int32": np.int32, "bool": np.bool_}
 
 
 class OnnxRuntimeBackend:
-    """Runs a ``--target portable`` graph exported by instancevg-export (settings from its sidecar)."""
+    """Runs a graph exported by instancevg-export (settings from its sidecar): portable graphs as they are,
+    tensorrt-target graphs with the plugin nodes running the plugins' own kernels as custom operators
+    (export/ort_session.py), so the exact graph TensorRT receives is evaluated without TensorRT."""
 
     name = "onnxruntime"
 
     def __init__(self, onnx_path: str | Path, tokenizer: str | Path | None = None, device: str = "cpu",
                  threads: int | None = None):
-        import onnx
         import onnxruntime as ort
+
+        from export.ort_session import onnxruntime_session
 
         self.onnx_path = Path(onnx_path)
         if not self.onnx_path.is_file():
             raise FileNotFoundError(f"ONNX graph not found: {self.onnx_path}")
         sidecar_file = sidecar_path(self.onnx_path)
         self.sidecar = read_sidecar(self.onnx_path)
-        custom = sorted({n.op_type for n in onnx.load(str(self.onnx_path), load_external_data=False).graph.node
-                         if n.domain not in ("", "ai.onnx", "ai.onnx.ml")})
-        if self.sidecar.get("target") == "tensorrt" or custom:
-            raise ValueError(f"{self.onnx_path} is a tensorrt-target graph (custom nodes {custom or '?'} that only "
-                             "TensorRT runs, with libinstancevg_plugins.so): export the same checkpoint with "
-                             "--target portable for ONNX Runtime, or build an engine from this graph with "
-                             "instancevg-build-engine and use --backend tensorrt --engine model.engine")
         self.config, self.post, self.tokenizer_path = settings_from_sidecar(self.sidecar, str(sidecar_file), tokenizer)
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(self.onnx_path), options, providers=providers(device))
+        try:
+            self.session = onnxruntime_session(self.onnx_path, providers(device), options)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{self.onnx_path}: {exc}") from None
         self.input_types = {i["name"]: _NUMPY[i["dtype"]] for i in self.sidecar["inputs"]}
         self.batch = fixed_batch(self.sidecar)
         self.device = device
@@ -66,5 +67,6 @@ class OnnxRuntimeBackend:
 
         return {"name": self.name, "onnx": str(self.onnx_path), "device": self.device,
                 "providers": self.session.get_providers(), "precision": self.sidecar.get("precision"),
+                "plugin_kernels": "host build (custom operators)" if self.sidecar.get("target") == "tensorrt" else None,
                 "target": self.sidecar.get("target"), "config": self.config.name,
                 "checkpoint": self.sidecar.get("checkpoint"), "onnxruntime": ort.__version__}

@@ -14,6 +14,8 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ import numpy as np
 PLUGINS_ENV = "INSTANCEVG_PLUGINS"
 HOST_LIBRARY = "libinstancevg_plugins_host.so"
 CUDA_LIBRARY = "libinstancevg_kernels_cuda.so"
+TENSORRT_LIBRARY = "libinstancevg_plugins.so"  # the TensorRT plugins themselves (engines/, trtexec)
 HOST_ABI_VERSION = 1
 CUDA_ABI_VERSION = 1
 BUILD_HINT = ("build it with: cmake -S plugins -B build/plugins && cmake --build build/plugins -j "
@@ -45,6 +48,16 @@ def search_dirs() -> list[Path]:
     return list(dict.fromkeys(dirs))
 
 
+def tensorrt_plugin_library() -> Path:
+    """libinstancevg_plugins.so: the file $INSTANCEVG_PLUGINS names, else the first search folder holding
+    it, else where it would be built (build/plugins/)."""
+    given = os.environ.get(PLUGINS_ENV)
+    if given and given.endswith(".so"):
+        return Path(given)
+    found = [d / TENSORRT_LIBRARY for d in search_dirs() if (d / TENSORRT_LIBRARY).is_file()]
+    return found[0] if found else Path("build") / "plugins" / TENSORRT_LIBRARY
+
+
 def find_library(name: str) -> Path:
     """The first ``name`` in :func:`search_dirs`; KernelLibraryError naming every place looked at."""
     for folder in search_dirs():
@@ -52,6 +65,40 @@ def find_library(name: str) -> Path:
             return folder / name
     looked = ", ".join(str(d) for d in search_dirs())
     raise KernelLibraryError(f"{name} not found (looked in {looked}); {BUILD_HINT}")
+
+
+SOURCE_DIR = Path(__file__).resolve().parents[2] / "plugins"  # in a source checkout (editable install)
+
+
+def cmake_build(build_dir: Path, options: list[str], targets: list[str], jobs: int | None = None,
+                timeout: float = 1800) -> None:
+    """Configure plugins/ into ``build_dir`` with CMake and build ``targets``; KernelLibraryError with the
+    tail of the output when CMake or the compiler fails."""
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        raise KernelLibraryError("cmake is required to build plugins/ (apt-get install cmake)")
+    if not (SOURCE_DIR / "CMakeLists.txt").is_file():
+        raise KernelLibraryError(f"the plugin sources are not at {SOURCE_DIR} (an installed package without its "
+                                 "source tree): build them from a checkout and set $INSTANCEVG_PLUGINS")
+    for cmd, what in (([cmake, "-S", str(SOURCE_DIR), "-B", str(build_dir), "-DCMAKE_BUILD_TYPE=Release", *options],
+                       f"configuring plugins/ into {build_dir}"),
+                      ([cmake, "--build", str(build_dir), "-j", str(jobs or os.cpu_count() or 2), "--target",
+                        *targets], f"building {', '.join(targets)}")):
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise KernelLibraryError(f"{what} failed ({' '.join(cmd)}):\n{(proc.stdout + proc.stderr)[-4000:]}")
+
+
+def ensure_host_library(build_dir: Path) -> Path:
+    """The folder of a loadable host library: where the search finds one, else a fresh CMake build of it
+    into ``build_dir`` (C++ compiler only, seconds), which the loader then uses."""
+    if available("cpu") is None:
+        return find_library(HOST_LIBRARY).parent
+    cmake_build(Path(build_dir), ["-DINSTANCEVG_PLUGINS_HOST_ONLY=ON"], ["instancevg_plugins_host"])
+    os.environ[PLUGINS_ENV] = str(build_dir)
+    reset()
+    host_library()
+    return Path(build_dir)
 
 
 def _load(path: Path) -> ctypes.CDLL:

@@ -24,17 +24,13 @@ def level_starts(shapes: Sequence[tuple[int, int]]) -> list[int]:
     return starts
 
 
-def _drop_outside_samples(locations: torch.Tensor, weights: torch.Tensor, h: int, w: int
-                          ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Samples of one level whose location is not finite or lies entirely outside the map (every bilinear
-    corner in the padding: pixel x <= -1 or >= W, likewise y) contribute nothing, whatever their weight, as
-    in the kernels; grid_sample would read garbage at NaN/inf coordinates. locations [..., 2] (x, y)
-    normalised, weights [...]; returns both with such samples moved far outside and weighted 0."""
-    loc = locations.float()
-    x, y = loc[..., 0] * w - 0.5, loc[..., 1] * h - 0.5
-    inside = (x > -1) & (x < w) & (y > -1) & (y < h)  # False for NaN
-    locations = torch.where(inside[..., None], locations, torch.full_like(locations, -1.0))
-    return locations, torch.where(inside, weights, torch.zeros_like(weights))
+def _drop_non_finite_samples(locations: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Samples whose location is NaN/inf contribute nothing, whatever their weight, as in the kernels
+    (grid_sample would read garbage there): such a location is moved outside the map (where zero padding
+    reads zeros) and its weight set to 0. locations [..., 2] normalised (x, y), weights [...]."""
+    finite = torch.isfinite(locations).all(-1)
+    locations = torch.where(finite[..., None], locations, torch.full_like(locations, -1.0))
+    return locations, torch.where(finite, weights, torch.zeros_like(weights))
 
 
 def _plugin_node(value: torch.Tensor, shapes: list[tuple[int, int]], sampling_locations: torch.Tensor,
@@ -62,8 +58,8 @@ def ms_deform_attn(value: torch.Tensor, spatial_shapes, level_start_index, sampl
         level_start_index: [L], offset of each level in S (implied by spatial_shapes; accepted for the
             plugin contract and checked for consistency when it is a tensor in eager mode).
         sampling_locations: [B, Q, M, L, P, 2] normalised (x, y); pixel = loc * size - 0.5
-            (align_corners=False); bilinear corners outside the map read zeros; a sample whose location
-            is NaN/inf or entirely outside the map contributes nothing, whatever its weight.
+            (align_corners=False); bilinear corners outside the map read zeros (zero padding); a sample
+            whose location is NaN/inf contributes nothing, whatever its weight.
         attention_weights: [B, Q, M, L, P].
 
     Returns:
@@ -92,8 +88,8 @@ def ms_deform_attn(value: torch.Tensor, spatial_shapes, level_start_index, sampl
     values = value.split([h * w for h, w in shapes], dim=1)
     sampled, level_weights = [], []
     for level, (h, w) in enumerate(shapes):
-        locations, weights = _drop_outside_samples(sampling_locations[:, :, :, level],
-                                                   attention_weights[:, :, :, level], h, w)
+        locations, weights = _drop_non_finite_samples(sampling_locations[:, :, :, level],
+                                                      attention_weights[:, :, :, level])
         level_weights.append(weights)
         # [B, H*W, M, D] -> [B*M, D, H, W]; contiguous: CPU FP16 grid_sample misreads strided inputs
         v = values[level].flatten(2).transpose(1, 2).reshape(B * M, D, h, w).contiguous()

@@ -19,10 +19,17 @@ def test_demo_runs_the_whole_chain(tmp_path, capsys):
     for path in report["graphs"].values():
         assert (out / "models" / path.split("/")[-1]).is_file()
         assert (out / "models" / path.split("/")[-1].replace(".onnx", ".json")).is_file()
-    assert set(report["candidates"]) >= {"onnxruntime fp32", "onnxruntime fp16"}
-    assert report["tolerances"]["onnxruntime fp32"] == [0.5] and report["tolerances"]["onnxruntime fp16"] == [2.0]
-    splits = report["candidates"]["onnxruntime fp32"]["splits"]
-    assert {r["benchmark"] for r in splits} == BENCHMARKS and len(splits) == 15
+    graphs = [f"onnxruntime {t} {p}" for t in ("portable", "tensorrt-target") for p in ("fp32", "fp16")]
+    assert set(report["candidates"]) >= set(graphs)  # all four exports, the tensorrt-target ones with the kernels
+    for target in ("portable", "tensorrt-target"):
+        assert report["tolerances"][f"onnxruntime {target} fp32"] == [0.5]
+        assert report["tolerances"][f"onnxruntime {target} fp16"] == [2.0]
+        splits = report["candidates"][f"onnxruntime {target} fp32"]["splits"]
+        assert {r["benchmark"] for r in splits} == BENCHMARKS and len(splits) == 15
+        # FP32: every metric delta exactly 0 and the same selections, for both targets
+        for r in splits:
+            assert all(d == 0.0 for values in r["deltas"].values() for d in values.values()), r["benchmark"]
+            assert r["agreement"]["points_identical"] == r["agreement"]["selection_identical"] == 1.0
     ran = [label for label in report["candidates"]]
     assert len(report["summary"]) == 15 * len(ran)
     if "tensorrt fp32" not in ran:  # skipped here: the report says why

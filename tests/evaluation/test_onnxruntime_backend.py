@@ -59,9 +59,33 @@ def test_batches_larger_than_the_profile_are_chunked(graphs):
     np.testing.assert_allclose(chunked.boxes, whole.boxes, atol=1e-5)
 
 
-def test_tensorrt_graph_is_refused_with_the_file_to_use(graphs):
-    with pytest.raises(ValueError, match="tiny_tensorrt.onnx is a tensorrt-target graph.*--target portable"):
-        OnnxRuntimeBackend(graphs[1])
+def test_tensorrt_graph_runs_with_the_plugin_kernels_and_scores_what_pytorch_scores(graphs, data_root,
+                                                                                     plugin_kernels):
+    """The exact graph TensorRT receives (plugin nodes), in ONNX Runtime with the plugins' host kernels as
+    custom operators: FP32 metric deltas exactly 0, the same points and decisions on every sample."""
+    candidate = OnnxRuntimeBackend(graphs[1])
+    assert candidate.describe()["target"] == "tensorrt" and candidate.batch == 2
+    result = compare_split(candidate, PyTorchBackend.from_files("tiny"), open_dataset("grefcoco", "val", data_root),
+                           ("grec", "gres"), batch_size=3)
+    assert result.violations == []
+    assert all(d == 0.0 for values in result.deltas.values() for d in values.values())
+    a = result.agreement
+    assert a["points_identical"] == a["selection_identical"] == a["no_target_identical"] == 1.0
+    assert a["max_score_diff"] < 1e-5
+
+
+def test_tensorrt_graph_without_the_kernels_says_what_is_missing(graphs, tmp_path, monkeypatch):
+    from instancevg.ops import kernels
+
+    monkeypatch.setattr(kernels, "search_dirs", lambda: [tmp_path])
+    kernels.reset()
+    try:
+        with pytest.raises(RuntimeError, match="tiny_tensorrt.onnx: .*custom operators.*libinstancevg_plugins_host.so "
+                                               "not found .*cmake -S plugins"):
+            OnnxRuntimeBackend(graphs[1])
+    finally:
+        monkeypatch.undo()
+        kernels.reset()
 
 
 def test_eval_cli_compare_writes_reports_and_exit_status(graphs, data_root, tmp_path, capsys):

@@ -178,13 +178,33 @@ def test_small_graphs_end_to_end_and_refusals(tmp_path, capsys):
         assert err.startswith("instancevg-debug-precision: error:") and re.search(message, err), err
 
 
-def test_tensorrt_target_graphs_need_the_custom_op_session():
-    node = helper.make_node("PointSelect", ["s"], ["i", "p"], domain="instancevg", name="PointSelect_0")
+def test_portable_and_tensorrt_targets_agree_through_the_plugin_kernels(traced, plugin_kernels, tmp_path):
+    """The tensorrt-target graph runs in ONNX Runtime with the plugin kernels as custom operators: tensor by
+    tensor it agrees with the portable graph of the same model (FP32: within 1e-4 of each tensor's range)."""
+    a = strip_debug_outputs(traced("portable-fp32").model)
+    b = strip_debug_outputs(traced("tensorrt-fp32").model)
+    report = debug_precision(save(a, tmp_path / "portable.onnx"), save(b, tmp_path / "tensorrt.onnx"),
+                             atol=1e-4, rtol=1e-4)
+    assert report.passed, report.lines()
+    assert report.compared > 100 and max(t.max_rel for t in report.tensors) < 1e-4
+
+
+def test_tensorrt_target_graph_without_the_kernels_says_what_is_missing(monkeypatch, tmp_path):
+    from instancevg.ops import kernels
+
+    node = helper.make_node("PointSelect", ["s"], ["i", "p"], domain="instancevg", name="PointSelect_0",
+                            num_points=2, w_dist=0.003)
     model = helper.make_model(helper.make_graph([node], "trt", [helper.make_tensor_value_info("s", F32, [1, 4, 4])],
                                                 [helper.make_tensor_value_info("i", TensorProto.INT32, None)]),
                               opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("instancevg", 1)])
-    with pytest.raises(DebugPrecisionError, match=r"custom nodes \['instancevg::PointSelect'\].*--target portable"):
-        make_session(model)
+    monkeypatch.setattr(kernels, "search_dirs", lambda: [tmp_path])
+    kernels.reset()
+    try:
+        with pytest.raises(DebugPrecisionError, match="libinstancevg_plugins_host.so not found"):
+            make_session(model)
+    finally:
+        monkeypatch.undo()
+        kernels.reset()
 
 
 PLUGINS = Path(os.environ.get("INSTANCEVG_PLUGINS", "build/plugins/libinstancevg_plugins.so"))

@@ -114,8 +114,8 @@ def test_ms_deform_attn_fp16_batch_1():
 
 
 def test_ms_deform_attn_non_finite_and_outside_locations_contribute_nothing():
-    """One semantics for both implementations: a sample whose location is NaN/inf or entirely outside the
-    map adds nothing, whatever its weight; the same as giving it weight 0."""
+    """One semantics for both implementations: a sample whose location is NaN/inf adds nothing, whatever its
+    weight; one entirely outside the map reads zero padding. Both the same as giving it weight 0."""
     value, shapes, starts, loc, weights = _msda_tensors(GRES_BASE, seed=2)
     bad = torch.zeros(loc.shape[:-1], dtype=torch.bool)
     bad[0, :3, :, 0, 0] = True
