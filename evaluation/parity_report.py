@@ -110,6 +110,8 @@ def _count(n: int, noun: str) -> str:
 
 def _tolerance_text(tolerances: Sequence[float]) -> str:
     values = sorted(set(tolerances))
+    if len(values) > 2:  # reduced precisions: one sample's worth on small splits (parity.default_tolerance)
+        return f"{values[0]:g} to {values[-1]:g} points by split size"
     return " / ".join(f"{t:g}" for t in values) + " points"
 
 
@@ -119,7 +121,7 @@ class ParityReport:
 
     ``reference``: a description of the reference (default: from the results' reference backend);
     ``fields``: extra JSON fields (data root, graphs, config...). Tolerances are each ParityResult's own
-    (per candidate precision: ``parity.DEFAULT_TOLERANCES``).
+    (per candidate precision and split size: ``parity.default_tolerance``).
     """
 
     def __init__(self, candidates: Mapping[str, Sequence[ParityResult]], not_run: Sequence[NotRun] = (),
