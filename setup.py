@@ -1,6 +1,8 @@
 """instancevg: InstanceVG from PyTorch to TensorRT, with parity proven benchmark by benchmark."""
 from setuptools import find_packages, setup
 
+TRITON = ["tritonclient[http]>=2.51", "grpcio>=1.63", "packaging>=14.1", "protobuf>=6.30"]
+
 setup(
     name="instancevg",
     version="0.1.0",
@@ -11,7 +13,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["instancevg", "instancevg.*", "export", "export.*", "engines",
                                     "engines.*", "evaluation", "evaluation.*"]),
-    package_data={"instancevg": ["assets/*"]},
+    package_data={"instancevg": ["assets/*"], "engines": ["triton/model_templates/*.py"]},
     include_package_data=True,
     install_requires=[
         "torch>=2.4",
@@ -27,7 +29,13 @@ setup(
         "onnxruntime>=1.18",
         "onnxscript>=0.2",
     ],
-    extras_require={"test": ["pytest>=8"]},
+    # Triton clients and the model-config schema: tritonclient's own "grpc" extra pins protobuf < 7, which
+    # transformers' SentencePiece reader (protobuf 7 gencode) refuses, so its gRPC needs are listed here
+    # without that pin (tritonclient.grpc works with protobuf 7).
+    extras_require={
+        "triton": TRITON,
+        "test": ["pytest>=8", *TRITON],
+    },
     entry_points={
         "console_scripts": [
             "instancevg-predict=instancevg.cli.predict:main",
@@ -37,6 +45,7 @@ setup(
             "instancevg-export=export.cli:main",
             "instancevg-eval=evaluation.cli:main",
             "instancevg-build-engine=engines.cli:main",
+            "instancevg-triton=engines.triton.cli:main",
             "instancevg-bench=evaluation.bench:main",
             "instancevg-demo=evaluation.demo:main",
         ],

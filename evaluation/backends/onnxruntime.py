@@ -20,7 +20,7 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
 
     def __init__(self, onnx_path: str | Path, tokenizer: str | Path | None = None, device: str = "cpu",
-                 threads: int | None = None):
+                 threads: int | None = None, tokenizer_required: bool = True):
         import onnx
         import onnxruntime as ort
 
@@ -36,7 +36,8 @@ class OnnxRuntimeBackend:
                              "TensorRT runs, with libinstancevg_plugins.so): export the same checkpoint with "
                              "--target portable for ONNX Runtime, or build an engine from this graph with "
                              "instancevg-build-engine and use --backend tensorrt --engine model.engine")
-        self.config, self.post, self.tokenizer_path = settings_from_sidecar(self.sidecar, str(sidecar_file), tokenizer)
+        self.config, self.post, self.tokenizer_path = settings_from_sidecar(
+            self.sidecar, str(sidecar_file), tokenizer, tokenizer_required)
         if device not in PROVIDERS:
             raise ValueError(f"device must be one of {sorted(PROVIDERS)} for onnxruntime, got {device!r}")
         options = ort.SessionOptions()
