@@ -1,4 +1,4 @@
-"""``instancevg-triton``: a Triton Inference Server model repository for an engine or a portable graph.
+"""instancevg-triton: a Triton Inference Server model repository for an engine or a portable graph.
 
     instancevg-triton --engine model.engine -o model_repository/ --max-batch 8 --instances 2
     instancevg-triton --onnx model.onnx -o model_repository/                  # onnxruntime backend
@@ -45,8 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--python-path", help="folders (':'-separated) the Python-backend models import instancevg, numpy, "
                                          "torch, onnxruntime from (default: this environment's); '' when Triton's "
                                          "Python has instancevg installed")
-    p.add_argument("--execution-env", help="Triton's EXECUTION_ENV_PATH for the Python-backend models: an environment "
-                                           "folder with bin/activate or a conda-pack archive (default: Triton's Python)")
+    p.add_argument("--execution-env", help="Triton's EXECUTION_ENV_PATH for the Python-backend models: an "
+                                           "environment folder with bin/activate or a conda-pack archive "
+                                           "(default: Triton's Python)")
     p.add_argument("--force", action="store_true", help="replace models of the same names already in the repository")
     p.add_argument("--no-validate", action="store_true",
                    help="skip the check against Triton's schema (which needs tritonclient)")

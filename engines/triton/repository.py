@@ -120,7 +120,7 @@ def _plugin_library(engine_sidecar: dict, given: str | None, source: str) -> Pat
     if path is None:
         raise ValueError(f"{source} records no plugin library: pass --plugins libinstancevg_plugins_static.so")
     dynamic = Path(recorded).name if recorded else "libinstancevg_plugins.so"
-    if path.name == dynamic and path.name != static_library(dynamic):
+    if path.name == dynamic:
         raise ValueError(f"{path} registers its plugins only through TensorRT's loadLibrary; Triton dlopens plugin "
                          f"libraries, so give its self-registering sibling {static_library(dynamic)}")
     if not path.is_file():
@@ -150,7 +150,8 @@ def server_commands(repository: Path, plugin_library: Path | None) -> dict[str, 
     if plugin_library is not None:
         library = str(plugin_library.resolve())
         commands["tritonserver"] = f"LD_PRELOAD={library}${{LD_PRELOAD:+:$LD_PRELOAD}} " + commands["tritonserver"]
-        commands["tritonserver_backend_config"] = format_command(argv + [f"--backend-config=tensorrt,plugins={library}"])
+        commands["tritonserver_backend_config"] = format_command(
+            argv + [f"--backend-config=tensorrt,plugins={library}"])
     return commands
 
 

@@ -105,7 +105,8 @@ def _check_ensemble(ensemble, configs: dict, source: str) -> list[str]:
             else:
                 available[tensor] = model_outputs[key]
         if model.max_batch_size < ensemble.max_batch_size:
-            problems.append(f"{where}: max_batch_size {model.max_batch_size} < the ensemble's {ensemble.max_batch_size}")
+            problems.append(f"{where}: max_batch_size {model.max_batch_size} < the ensemble's "
+                            f"{ensemble.max_batch_size}")
     for name, (dtype, dims) in outputs.items():
         if name not in available:
             problems.append(f"{source}: ensemble output {name!r} is produced by no step")

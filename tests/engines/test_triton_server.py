@@ -15,7 +15,6 @@ import pytest
 
 from engines.triton.repository import write_repository
 from evaluation.serving import Postprocessor, Preprocessor, response_record, response_tensors
-from instancevg import bundled
 from instancevg.data.masks import decode_segmentation
 from instancevg.data.tokenizer import Tokenizer
 from instancevg.data.transforms import decode_image
@@ -212,3 +211,18 @@ def test_bench_and_backend_measure_the_deployment(server, tiny_portable, capsys)
         TritonBackend(f"http://{server.http_url}", model="no_such_model")
     with pytest.raises(RuntimeError, match="no Triton server answers"):
         TritonBackend("http://127.0.0.1:9")
+
+
+def test_eval_scores_the_deployment_as_onnxruntime(server, tiny_portable, synthetic_root, tmp_path):
+    import json
+
+    from evaluation.cli import main as evaluate
+
+    report = tmp_path / "parity.json"
+    assert evaluate(["--backend", "triton", "--url", f"grpc://{server.grpc_url}", "--compare", "onnxruntime",
+                     "--compare-onnx", str(tiny_portable), "--dataset", "grefcoco", "--split", "val",
+                     "--data-root", synthetic_root(16), "--max-samples", "8", "--no-progress", "-o", str(report)]) == 0
+    (split,) = json.loads(report.read_text())["parity"]
+    assert split["passed"] and split["samples"] == 8
+    deltas = [d for values in split["deltas"].values() for d in values.values()]
+    assert deltas and all(abs(d) < 1e-6 for d in deltas), split["deltas"]  # the same graph: the same scores

@@ -32,7 +32,8 @@ def test_preprocessor_is_our_preprocessing(sidecar, grounding_requests):
                           Tokenizer(bundled.default_tokenizer("tiny"), 16), 128)
     for name in ("image", "text_ids", "text_pad_mask"):
         assert got[name].dtype == want[name].dtype and np.array_equal(got[name], want[name]), name
-    assert np.array_equal(got["image"][0], prepare_inputs([read_image(image)], [expression], pre.tokenizer, 128)["image"][0])
+    from_file = prepare_inputs([read_image(image)], [expression], pre.tokenizer, 128)
+    assert np.array_equal(got["image"][0], from_file["image"][0])
     assert got[ORIGINAL_SIZE[0]].dtype == np.int32
     assert got[ORIGINAL_SIZE[0]].tolist() == [list(read_image(image).shape[:2])] + [list(r.size) for r in
                                                                                    grounding_requests[:3]]
