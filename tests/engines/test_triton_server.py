@@ -64,11 +64,15 @@ def references(tiny_portable, grounding_requests):
     return out
 
 
-def infer(module, client, image_bytes: bytes, expression: str, request_id: str = "") -> dict[str, np.ndarray]:
+def infer(module, client, image_bytes: bytes | list[bytes], expression: str | list[str],
+          request_id: str = "") -> dict[str, np.ndarray]:
+    """One request to the ensemble (a list of images and expressions: one request of that batch)."""
+    images = image_bytes if isinstance(image_bytes, list) else [image_bytes]
+    expressions = expression if isinstance(expression, list) else [expression]
     inputs = []
-    for name, value in (("image_bytes", image_bytes), ("expression", expression.encode())):
-        tensor = module.InferInput(name, [1, 1], "BYTES")
-        tensor.set_data_from_numpy(np.array([[value]], dtype=object))
+    for name, values in (("image_bytes", images), ("expression", [e.encode() for e in expressions])):
+        tensor = module.InferInput(name, [len(values), 1], "BYTES")
+        tensor.set_data_from_numpy(np.array([[v] for v in values], dtype=object))
         inputs.append(tensor)
     result = client.infer("instancevg", inputs, request_id=request_id)
     response = result.get_response()
@@ -119,6 +123,12 @@ def test_responses_equal_predictor(server, references, grounding_requests, proto
         assert_same_graph(got, same_graph, f"{protocol} request {i} vs the graph in-process")
         assert_matches_pytorch(got, torch_pred, f"{protocol} request {i} ({request.expression!r}) vs PyTorch")
     assert sum(p.selected.any() for p, _ in references) >= 4, "too few requests with a target to mean much"
+    # one request carrying a batch of two: answered item by item, in order
+    pair = grounding_requests[2:4]
+    got = infer(module, client, [r.image_bytes for r in pair], [r.expression for r in pair], f"{protocol}-pair")
+    assert got["boxes"].shape == (2, 5, 4) and got["mask_rle"].shape == (2, 1)
+    for k, (_, same_graph) in enumerate(references[2:4]):
+        assert_same_graph({n: v[k:k + 1] for n, v in got.items()}, same_graph, f"{protocol} pair item {k}")
 
 
 def _counter(metrics: str, name: str, model: str) -> float:

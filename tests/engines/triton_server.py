@@ -65,6 +65,13 @@ def stub_environment() -> tuple[Path | None, str]:
     return env, ""
 
 
+def _die_with_parent() -> None:
+    """In the server's process before exec: SIGTERM it when the test process dies, even by SIGKILL."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -91,7 +98,7 @@ class TritonServer:
         self._log_file = open(log, "wb")
         # its own session: stop() ends the server and every Python stub it started, nothing else
         self.process = subprocess.Popen(argv, stdout=self._log_file, stderr=subprocess.STDOUT, env=env,
-                                        start_new_session=True)
+                                        start_new_session=True, preexec_fn=_die_with_parent)
         try:
             self._wait_ready(timeout)
         except BaseException:
