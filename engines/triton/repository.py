@@ -52,15 +52,15 @@ def resolve_tokenizer(sidecar: dict, given: str | os.PathLike | None, source: st
     return path
 
 
-def _external_data(onnx_path: Path) -> list[Path]:
-    """Files holding the graph's external initializers (copied next to it)."""
+def _external_data(onnx_path: Path) -> dict[str, Path]:
+    """{location: file} of the graph's external initializers (copied next to it, at the same locations)."""
     import onnx
 
     model = onnx.load(str(onnx_path), load_external_data=False)
     locations = {entry.value for tensor in model.graph.initializer
                  if tensor.data_location == onnx.TensorProto.EXTERNAL
                  for entry in tensor.external_data if entry.key == "location"}
-    return [onnx_path.parent / location for location in sorted(locations)]
+    return {location: onnx_path.parent / location for location in sorted(locations)}
 
 
 def _source(onnx: str | None, engine: str | None, core: str | None):
@@ -160,7 +160,37 @@ def _write_model(folder: Path, config: dict, files: dict[str, Path]) -> None:
     (folder / "1").mkdir(parents=True)
     (folder / "config.pbtxt").write_text(to_pbtxt(config))
     for name, source in files.items():
+        (folder / "1" / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, folder / "1" / name)
+
+
+def _manifest(stage: Path, repository: Path, name: str, core: str, source: Path, engine_sidecar: dict | None,
+              sidecar: dict, plugin_library: Path | None, validated: bool, settings: dict) -> dict:
+    """deployment.json: what was deployed from where, every file's digest, the settings, the commands."""
+    installed_plugins = repository / model_names(name)["core"] / plugin_library.name if plugin_library else None
+    return {
+        "format": "instancevg-triton", "version": 1,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "name": name, "models": model_names(name), "core": core, **settings,
+        "source": {"path": str(source.resolve()), "kind": "engine" if engine_sidecar else "onnx",
+                   "sha256": file_sha256(source)},
+        "tensorrt": engine_sidecar.get("tensorrt") if engine_sidecar else None,
+        "outputs_at": "original image size (boxes, points and mask in the pixels of the decoded image)",
+        "files": {str(p.relative_to(stage)): file_sha256(p) for p in sorted(stage.rglob("*")) if p.is_file()},
+        "validated": validated, "commands": server_commands(repository, installed_plugins),
+        "python": sys.version.split()[0], "sidecar": sidecar,
+    }
+
+
+def _install(stage: Path, output: Path, models: list[str]) -> None:
+    """Move the staged model folders into the repository, one rename each (with --force the old folder
+    leaves by one rename before the new one arrives by another)."""
+    output.mkdir(exist_ok=True)
+    for model in models:
+        target = output / model
+        if target.exists():
+            target.rename(stage / f".replaced-{model}")
+        (stage / model).rename(target)
 
 
 def write_repository(output: str | os.PathLike, onnx: str | None = None, engine: str | None = None,
@@ -205,7 +235,7 @@ def write_repository(output: str | os.PathLike, onnx: str | None = None, engine:
         if core == "tensorrt_plan":
             core_files = {"model.plan": path}
         else:
-            core_files = {"model.onnx": path, **{p.name: p for p in _external_data(path)}}
+            core_files = {"model.onnx": path, **_external_data(path)}
             if core == "python":
                 core_files.update({"model.py": TEMPLATES / "core.py", "model.json": sidecar_path(path), **environment})
         _write_model(stage / names["core"], core_config(name, core, sidecar, max_batch, instances, queue_delay_us,
@@ -220,31 +250,12 @@ def write_repository(output: str | os.PathLike, onnx: str | None = None, engine:
             from .validate import check_repository
 
             check_repository(stage, name, sidecar, batch)
-        repository = output.resolve()
-        installed_plugins = repository / names["core"] / plugin_library.name if plugin_library else None
-        manifest = {
-            "format": "instancevg-triton", "version": 1,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "name": name, "models": names, "core": core, "max_batch_size": max_batch,
-            "instances": instances, "python_instances": python_instances, "max_queue_delay_us": queue_delay_us,
-            "source": {"path": str(path.resolve()), "kind": "engine" if engine else "onnx",
-                       "sha256": file_sha256(path)},
-            "tensorrt": engine_sidecar.get("tensorrt") if engine_sidecar else None,
-            "outputs_at": "original image size (boxes, points and mask in the pixels of the decoded image)",
-            "files": {str(p.relative_to(stage)): file_sha256(p) for p in sorted(stage.rglob("*")) if p.is_file()},
-            "validated": validate,
-            "python_parameters": python,
-            "commands": server_commands(repository, installed_plugins),
-            "python": sys.version.split()[0],
-            "sidecar": sidecar,
-        }
+        manifest = _manifest(stage, output.resolve(), name, core, path, engine_sidecar, sidecar, plugin_library,
+                             validate, {"max_batch_size": max_batch, "instances": instances,
+                                        "python_instances": python_instances, "max_queue_delay_us": queue_delay_us,
+                                        "python_parameters": python})
         (stage / name / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        output.mkdir(exist_ok=True)
-        for model in names.values():
-            target = output / model
-            if target.exists():  # --force: the old folder leaves in one rename, the new one arrives in another
-                target.rename(stage / f".replaced-{model}")
-            (stage / model).rename(target)
+        _install(stage, output, list(names.values()))
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return manifest

@@ -104,6 +104,21 @@ def test_onnxruntime_core_repository(tiny_portable, tmp_path):
     assert PYTHON_PATH_PARAMETER not in core.parameters
 
 
+def test_external_weights_travel_with_the_graph(tiny_portable, tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    graph = tmp_path / "src" / "tiny.onnx"
+    (graph.parent / "weights").mkdir(parents=True)
+    onnx.save_model(onnx.load(str(tiny_portable)), str(graph), save_as_external_data=True,
+                    location="weights/tiny.bin")
+    shutil.copyfile(tiny_portable.with_suffix(".json"), graph.with_suffix(".json"))
+    assert main(["--onnx", str(graph), "-o", str(tmp_path / "repo")]) == 0
+    version = tmp_path / "repo" / "instancevg_core" / "1"
+    assert sha256(version / "weights" / "tiny.bin") == sha256(graph.parent / "weights" / "tiny.bin")
+    ort.InferenceSession(str(version / "model.onnx"), providers=["CPUExecutionProvider"])  # finds its weights
+
+
 def test_tensorrt_plan_core_against_schema_and_sidecar(tiny_portable, tmp_path, capsys):
     engine, static = fake_engine(tmp_path, tiny_portable)
     out = tmp_path / "repo"

@@ -42,7 +42,8 @@ def server_root() -> tuple[Path | None, str]:
     # the backend runs backends/python/triton_python_backend_stub (same depth, so its RPATH still holds)
     installed = server / "backends" / "python" / stub.name
     if not installed.is_file():
-        shutil.copy2(stub, installed)
+        shutil.copy2(stub, installed.with_name(stub.name + ".tmp"))
+        os.replace(installed.with_name(stub.name + ".tmp"), installed)
     libpython = Path(sysconfig.get_config_var("LIBDIR") or "") / f"libpython{PYTHON}.so.1.0"
     if not libpython.is_file():
         return None, f"the stub needs libpython{PYTHON}.so.1.0, which this Python ({sys.executable}) does not have"
