@@ -19,7 +19,7 @@ def schema():
         from tritonclient.grpc import model_config_pb2
     except ImportError as exc:
         raise RuntimeError("checking config.pbtxt against Triton's model-config schema needs tritonclient: "
-                           f"pip install 'tritonclient[grpc]' (or instancevg[triton]) ({exc})") from None
+                           f"pip install 'instancevg[triton]', or pass --no-validate ({exc})") from None
     return model_config_pb2, text_format
 
 
