@@ -1,6 +1,8 @@
 """instancevg: InstanceVG from PyTorch to TensorRT, with parity proven benchmark by benchmark."""
 from setuptools import find_packages, setup
 
+TRITON = ["tritonclient[http]>=2.51", "grpcio>=1.63", "packaging>=14.1", "protobuf>=6.30"]
+
 setup(
     name="instancevg",
     version="0.1.0",
@@ -11,7 +13,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["instancevg", "instancevg.*", "export", "export.*", "engines",
                                     "engines.*", "evaluation", "evaluation.*"]),
-    package_data={"instancevg": ["assets/*"], "engines": ["data/*.json"]},
+    package_data={"instancevg": ["assets/*"], "engines": ["data/*.json", "triton/model_templates/*.py"]},
     include_package_data=True,
     install_requires=[
         "torch>=2.6",
@@ -27,12 +29,16 @@ setup(
         "onnxscript>=0.2",
         "polygraphy>=0.49",
     ],
+    # Triton clients and the model-config schema: tritonclient's own "grpc" extra pins protobuf < 7, which
+    # sentencepiece's generated code (protobuf 7) refuses, so its gRPC needs are listed here without that pin
+    # (tritonclient.grpc works with protobuf 7).
     extras_require={
-        "test": ["pytest>=8"],
+        "test": ["pytest>=8", *TRITON],
         # TensorRT engines (instancevg-build-engine, --engine of instancevg-debug-precision, the tensorrt backend)
         "tensorrt": ["tensorrt>=10,<12", "polygraphy>=0.49"],
         # ONNX Runtime's CUDA provider; it replaces onnxruntime (uninstall that first: both own the module)
         "gpu": ["onnxruntime-gpu>=1.18"],
+        "triton": TRITON,
     },
     entry_points={
         "console_scripts": [
@@ -43,6 +49,7 @@ setup(
             "instancevg-export=export.cli:main",
             "instancevg-eval=evaluation.cli:main",
             "instancevg-build-engine=engines.cli:main",
+            "instancevg-triton=engines.triton.cli:main",
             "instancevg-bench=evaluation.bench:main",
             "instancevg-demo=evaluation.demo:main",
             "instancevg-debug-precision=export.debug_precision:main",

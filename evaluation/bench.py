@@ -2,6 +2,7 @@
 
     instancevg-bench --backends pytorch,onnxruntime --onnx model.onnx --batch-sizes 1,4 -o bench.json
     instancevg-bench --backends pytorch,tensorrt --engine model.engine --device cuda --checkpoint CKPT ...
+    instancevg-bench --backends triton --url grpc://127.0.0.1:8001 --batch-sizes 1,8   # a Triton deployment
 
 Every backend gets the same preprocessed batch (the bundled sample image and expression, repeated), a
 warm-up, then timed iterations of ``backend.forward`` (host inputs to host outputs, transfers included).
@@ -102,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--onnx", help="portable graph (onnxruntime)")
     p.add_argument("--engine", help="TensorRT engine (tensorrt)")
     p.add_argument("--plugins", help="plugin library (default: from the engine sidecar)")
+    p.add_argument("--url", help="Triton server of an instancevg-triton deployment (triton): http://HOST:PORT or "
+                                 "grpc://HOST:PORT")
+    p.add_argument("--triton-model", default="instancevg_core", help="its core model (default: %(default)s)")
     p.add_argument("--config", help="PyTorch config (default: the graph's, else tiny)")
     p.add_argument("--checkpoint")
     p.add_argument("--tokenizer")

@@ -28,7 +28,7 @@ from . import distributed
 from .report import build_report, paper_tables, write_report
 from .runner import evaluate_split, score_predictions
 
-BACKENDS = ("pytorch", "onnxruntime", "tensorrt")
+BACKENDS = ("pytorch", "onnxruntime", "tensorrt", "triton")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--onnx", help="portable ONNX graph (--backend onnxruntime)")
     model.add_argument("--engine", help="TensorRT engine (--backend tensorrt)")
     model.add_argument("--plugins", help="libinstancevg_plugins.so (default: the one recorded in the engine sidecar)")
+    model.add_argument("--url", help="Triton server of an instancevg-triton deployment (--backend triton): "
+                                     "http://HOST:PORT or grpc://HOST:PORT")
+    model.add_argument("--triton-model", default="instancevg_core",
+                       help="core model of the deployment (--backend triton; default: %(default)s)")
     model.add_argument("--predictions", help="score this predictions file instead of running a model")
     model.add_argument("--config", help="model preset for the pytorch backend (default: the graph's, else tiny)",
                        choices=sorted(PRESETS))
@@ -106,6 +110,13 @@ def make_backend(kind: str, args, onnx: str | None = None, engine: str | None = 
         from .backends.onnxruntime import OnnxRuntimeBackend
 
         return OnnxRuntimeBackend(onnx, args.tokenizer, device)
+    if kind == "triton":
+        if not args.url:
+            raise ValueError("--backend triton needs --url http://HOST:PORT (or grpc://HOST:PORT) of a running "
+                             "instancevg-triton deployment")
+        from .backends.triton import TritonBackend
+
+        return TritonBackend(args.url, args.triton_model, args.tokenizer)
     if kind == "tensorrt":
         if not engine:
             raise ValueError("--backend tensorrt needs --engine model.engine (built by instancevg-build-engine)")

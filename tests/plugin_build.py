@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from instancevg.ops import kernels
+
+from .wheels import cache_root, fetch_wheel, unpack
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PLUGINS_DIR = REPO_ROOT / "plugins"
@@ -27,8 +26,6 @@ def build_root() -> Path:
     return Path(os.environ.get("INSTANCEVG_PLUGIN_BUILD_DIR", REPO_ROOT / "build" / "tests" / "plugins"))
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("INSTANCEVG_CACHE_DIR", REPO_ROOT / "build" / "cache"))
 
 
 def cmake_build(build_dir: Path, options: list[str], targets: list[str]) -> float:
@@ -56,23 +53,15 @@ def tensorrt_include_dir() -> tuple[Path | None, str]:
         if (Path(given) / "NvInferRuntime.h").exists():
             return Path(given), ""
         return None, f"INSTANCEVG_TRT_INCLUDE_DIR={given} has no NvInferRuntime.h"
-    target = cache_root() / "kernel-lens-2.0.1"
-    include = target / "kernel_lens" / "include" / "tensorrt"
+    include = cache_root() / "kernel-lens-2.0.1" / "kernel_lens" / "include" / "tensorrt"
     if (include / "NvInferRuntime.h").exists():
         return include, ""
-    download = cache_root() / "wheels"
-    download.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", KERNEL_LENS, "-d", str(download)],
-                          capture_output=True, text=True, timeout=600)
-    wheels = sorted(download.glob("kernel_lens-2.0.1-*.whl"))
-    if proc.returncode != 0 or not wheels:
-        return None, (f"could not download {KERNEL_LENS} for the TensorRT headers (no network or no PyPI?): "
-                      + (proc.stderr.strip().splitlines() or ["no wheel"])[-1])
-    with zipfile.ZipFile(wheels[-1]) as wheel:
-        members = [m for m in wheel.namelist() if m.startswith("kernel_lens/include/tensorrt/")]
-        wheel.extractall(target, members)
+    wheel, reason = fetch_wheel(KERNEL_LENS, "kernel_lens-2.0.1-*.whl")
+    if wheel is None:
+        return None, f"no TensorRT headers: {reason}"
+    unpack(wheel, cache_root() / "kernel-lens-2.0.1", ("kernel_lens/include/tensorrt/",))
     if not (include / "NvInferRuntime.h").exists():
-        return None, f"{wheels[-1].name} has no kernel_lens/include/tensorrt/NvInferRuntime.h"
+        return None, f"{wheel.name} has no kernel_lens/include/tensorrt/NvInferRuntime.h"
     return include, ""
 
 

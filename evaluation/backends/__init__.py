@@ -1,4 +1,5 @@
-"""Backends: each computes RawOutputs from the shared preprocessed inputs; nothing else differs.
+"""Backends: each computes RawOutputs from the shared preprocessed inputs; nothing else differs
+(``triton``: the core model of a running Triton deployment).
 
 A backend has ``name``, ``config`` (the ModelConfig: image size, max tokens, queries), ``post`` (the
 post-processing settings), ``tokenizer_path``, ``forward(inputs) -> RawOutputs`` on the three network
@@ -26,7 +27,8 @@ class Backend(Protocol):
     def describe(self) -> dict: ...
 
 
-_LAZY = {"PyTorchBackend": "pytorch", "OnnxRuntimeBackend": "onnxruntime", "TensorRTBackend": "tensorrt"}
+_LAZY = {"PyTorchBackend": "pytorch", "OnnxRuntimeBackend": "onnxruntime", "TensorRTBackend": "tensorrt",
+         "TritonBackend": "triton"}
 
 
 def __getattr__(name):  # lazy: importing a backend class imports its runtime only then

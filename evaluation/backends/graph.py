@@ -12,19 +12,27 @@ from instancevg.structures import INPUT_NAMES, RAW_OUTPUT_NAMES, RawOutputs
 POST_FIELDS = ("thr_q", "thr_m", "score_weighted", "nms", "nms_iou", "out_mask")
 
 
-def settings_from_sidecar(sidecar: dict, source: str, tokenizer: str | Path | None):
-    """(ModelConfig, PostprocessConfig, tokenizer path) recorded by instancevg-export."""
+def model_settings(sidecar: dict, source: str) -> tuple[ModelConfig, PostprocessConfig]:
+    """(ModelConfig, PostprocessConfig) recorded by instancevg-export."""
     try:
         cfg = ModelConfig.from_dict(sidecar["config"])
         post = PostprocessConfig(**{k: sidecar["postprocessing"][k] for k in POST_FIELDS})
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{source}: not an instancevg-export sidecar ({exc})") from None
+    return cfg, post
+
+
+def settings_from_sidecar(sidecar: dict, source: str, tokenizer: str | Path | None, required: bool = True):
+    """(ModelConfig, PostprocessConfig, tokenizer path) recorded by instancevg-export; the tokenizer is the
+    given one, else the bundled one of the config, else an error (None when not ``required``: a network
+    that is only run, never fed expressions)."""
+    cfg, post = model_settings(sidecar, source)
     if tokenizer is None:
         tokenizer = bundled.default_tokenizer(cfg.name)
-        if tokenizer is None:
+        if tokenizer is None and required:
             raise ValueError(f"{source} was exported from config {cfg.name!r}: pass --tokenizer (the SentencePiece "
                              f"model it was trained with, {sidecar.get('tokenizer', {}).get('file', 'beit3.spm')})")
-    return cfg, post, str(tokenizer)
+    return cfg, post, None if tokenizer is None else str(tokenizer)
 
 
 def fixed_batch(sidecar: dict) -> int | None:

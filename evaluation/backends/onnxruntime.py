@@ -33,7 +33,7 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
 
     def __init__(self, onnx_path: str | Path, tokenizer: str | Path | None = None, device: str = "cpu",
-                 threads: int | None = None):
+                 threads: int | None = None, tokenizer_required: bool = True):
         import onnxruntime as ort
 
         from export.ort_session import onnxruntime_session
@@ -43,7 +43,8 @@ class OnnxRuntimeBackend:
             raise FileNotFoundError(f"ONNX graph not found: {self.onnx_path}")
         sidecar_file = sidecar_path(self.onnx_path)
         self.sidecar = read_sidecar(self.onnx_path)
-        self.config, self.post, self.tokenizer_path = settings_from_sidecar(self.sidecar, str(sidecar_file), tokenizer)
+        self.config, self.post, self.tokenizer_path = settings_from_sidecar(
+            self.sidecar, str(sidecar_file), tokenizer, tokenizer_required)
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads

@@ -27,14 +27,21 @@ def denormalize_image(image: np.ndarray) -> np.ndarray:
     return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
 
 
+def decode_image(data: bytes | np.ndarray, source: str = "image bytes") -> np.ndarray:
+    """Decode an encoded image (JPEG, PNG, ... as the official loader: BGR via OpenCV) to RGB uint8
+    [H, W, 3]; ``source`` names the input in the error."""
+    buffer = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else \
+        np.asarray(data, dtype=np.uint8).reshape(-1)
+    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR) if buffer.size else None
+    if image is None:
+        raise ValueError(f"cannot read image {source}: empty or not an image format OpenCV decodes")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
 def read_image(path) -> np.ndarray:
     """Decode an image file as the official loader does (BGR via OpenCV) and return RGB uint8 [H, W, 3]."""
     from pathlib import Path
 
     if not Path(path).is_file():
         raise FileNotFoundError(f"image file not found: {path}")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise ValueError(f"cannot read image {path}: missing, empty or not an image format OpenCV decodes")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return decode_image(np.fromfile(str(path), dtype=np.uint8), str(path))
