@@ -43,7 +43,7 @@ setup(
     entry_points={
         "console_scripts": [
             "instancevg-predict=instancevg.cli.predict:main",
-            "instancevg-train=instancevg.cli.train:main",
+            "instancevg-train=evaluation.train_cli:main",
             "instancevg-convert=instancevg.cli.convert:main",
             "instancevg-synthetic=instancevg.cli.make_synthetic:main",
             "instancevg-export=export.cli:main",

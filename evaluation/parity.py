@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import distributed
+from .metrics.overlap import box_iou
 from .runner import SplitResult, run_backends
 
 DEFAULT_TOLERANCES = {"fp32": 0.5, "fp16": 2.0}
@@ -36,22 +37,15 @@ def is_rate(key: str, value) -> bool:
         and not key.endswith(("_samples", "_negatives", "_positives"))
 
 
-def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise IoU of [N,4] xyxy boxes; 1 where both boxes are empty."""
-    iw = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0, None)
-    ih = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0, None)
-    inter = iw * ih
-    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 1.0)
-
-
 def sample_agreement(a, b) -> dict:
     """Agreement of two Predictions of one sample (rows aligned by query index)."""
     ia, ib = np.argsort(a.query_index), np.argsort(b.query_index)
-    box_iou = _box_iou(a.boxes[ia].astype(np.float64), b.boxes[ib].astype(np.float64))
+    # query k against query k; two empty boxes of the same query agree
+    overlap = np.diagonal(box_iou(a.boxes[ia], b.boxes[ib])).copy()
+    overlap[np.all(a.boxes[ia] == b.boxes[ib], axis=1)] = 1.0
     union = np.logical_or(a.mask, b.mask).sum()
     mask_iou = 1.0 if union == 0 else float(np.logical_and(a.mask, b.mask).sum() / union)
-    return {"min_box_iou": float(box_iou.min()), "mask_iou": mask_iou,
+    return {"min_box_iou": float(overlap.min()), "mask_iou": mask_iou,
             "points_identical": bool(np.array_equal(a.points[ia], b.points[ib])),
             "no_target_identical": bool(a.selected.any() == b.selected.any()),
             "selection_identical": bool(np.array_equal(a.selected[ia], b.selected[ib])),

@@ -1,8 +1,9 @@
 """Box and mask overlap: the one implementation every evaluator uses.
 
-Boxes are xyxy pixels. Box overlaps are computed in float32 with the operation order of the official
-code (mmdet ``bbox_overlaps`` for REC, DETR/MDETR ``generalized_box_iou`` for GREC), so values compared
-with a threshold agree with the official ones bit for bit in ordinary cases.
+Boxes are xyxy pixels. Box overlaps are ``instancevg.boxes`` (the one implementation of box geometry) on
+float32 numpy arrays: the operation order of the official code (mmdet ``bbox_overlaps`` for REC,
+DETR/MDETR ``generalized_box_iou`` for GREC), so values compared with a threshold agree with the official
+ones bit for bit in ordinary cases.
 
 Divisions the official code leaves unguarded are guarded here:
 - box IoU with union 0 (two zero-area boxes) -> 0 (mmdet clamps the union to 1e-6, which also gives 0);
@@ -16,34 +17,18 @@ tables), never 0, with the sample counts that explain it next to them in every r
 from __future__ import annotations
 
 import numpy as np
+import torch
+
+from instancevg import boxes
 
 
-def _as_boxes(boxes: np.ndarray) -> np.ndarray:
-    return np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
-
-
-def box_area(boxes: np.ndarray) -> np.ndarray:
-    """Areas [N] (float32) of boxes [N,4] xyxy (continuous coordinates, no +1)."""
-    boxes = _as_boxes(boxes)
-    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-
-
-def _iou_and_union(boxes1: np.ndarray, boxes2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    area1, area2 = box_area(boxes1), box_area(boxes2)
-    left_top = np.maximum(boxes1[:, None, :2], boxes2[None, :, :2])
-    right_bottom = np.minimum(boxes1[:, None, 2:], boxes2[None, :, 2:])
-    wh = np.clip(right_bottom - left_top, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    union = area1[:, None] + area2[None, :] - inter
-    iou = np.zeros_like(inter)
-    np.divide(inter, union, out=iou, where=union > 0)
-    return iou, union
+def _as_boxes(boxes: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(boxes, dtype=np.float32).reshape(-1, 4))
 
 
 def box_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
     """Pairwise IoU [N,M] float32 of boxes1 [N,4] and boxes2 [M,4] (xyxy, no +1); 0 where union is 0."""
-    iou, _ = _iou_and_union(_as_boxes(boxes1), _as_boxes(boxes2))
-    return iou
+    return boxes.box_iou(_as_boxes(boxes1), _as_boxes(boxes2))[0].numpy()
 
 
 def generalized_box_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
@@ -51,15 +36,7 @@ def generalized_box_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
 
     Where C = 0 the penalty term is taken as 0 (the official code would produce NaN there).
     """
-    boxes1, boxes2 = _as_boxes(boxes1), _as_boxes(boxes2)
-    iou, union = _iou_and_union(boxes1, boxes2)
-    left_top = np.minimum(boxes1[:, None, :2], boxes2[None, :, :2])
-    right_bottom = np.maximum(boxes1[:, None, 2:], boxes2[None, :, 2:])
-    wh = np.clip(right_bottom - left_top, 0, None)
-    enclosing = wh[..., 0] * wh[..., 1]
-    penalty = np.zeros_like(enclosing)
-    np.divide(enclosing - union, enclosing, out=penalty, where=enclosing > 0)
-    return iou - penalty
+    return boxes.generalized_box_iou(_as_boxes(boxes1), _as_boxes(boxes2)).numpy()
 
 
 BOX_OVERLAPS = {"iou": box_iou, "giou": generalized_box_iou}

@@ -21,12 +21,6 @@ def preprocess_image(rgb: np.ndarray, size: int) -> np.ndarray:
     return ((resized.astype(np.float32) - _MEAN) / _STD).transpose(2, 0, 1).copy()
 
 
-def denormalize_image(image: np.ndarray) -> np.ndarray:
-    """[3, S, S] normalised float32 -> [S, S, 3] uint8 RGB (for overlays)."""
-    rgb = image.transpose(1, 2, 0) * _STD + _MEAN
-    return np.clip(np.round(rgb), 0, 255).astype(np.uint8)
-
-
 def decode_image(data: bytes | np.ndarray, source: str = "image bytes") -> np.ndarray:
     """Decode an encoded image (JPEG, PNG, ... as the official loader: BGR via OpenCV) to RGB uint8
     [H, W, 3]; ``source`` names the input in the error."""

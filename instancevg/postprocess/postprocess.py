@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..boxes import box_cxcywh_to_xyxy, nms
 from ..config import PostprocessConfig
 from ..structures import Prediction, RawOutputs
 
@@ -30,31 +31,6 @@ def query_scores(class_logits, exist_logits, score_weighted: bool = True) -> tor
     if score_weighted:
         scores = scores * _tensor(exist_logits)[:, :1].sigmoid()
     return scores
-
-
-def box_cxcywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
-    cx, cy, w, h = boxes.unbind(-1)
-    return torch.stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], dim=-1)
-
-
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """Greedy NMS: indices [K] of the kept boxes, by descending score; a box is suppressed when its IoU
-    with a kept one exceeds ``iou_threshold``. boxes [N, 4] xyxy, scores [N]."""
-    order = torch.argsort(scores, descending=True, stable=True)
-    x1, y1, x2, y2 = boxes.unbind(-1)
-    areas = (x2 - x1) * (y2 - y1)
-    suppressed = torch.zeros(len(boxes), dtype=torch.bool)
-    keep = []
-    for i in order.tolist():
-        if suppressed[i]:
-            continue
-        keep.append(i)
-        iw = (torch.minimum(x2[i], x2) - torch.maximum(x1[i], x1)).clamp(min=0)
-        ih = (torch.minimum(y2[i], y2) - torch.maximum(y1[i], y1)).clamp(min=0)
-        inter = iw * ih
-        iou = inter / (areas[i] + areas - inter).clamp(min=1e-12)
-        suppressed |= iou > iou_threshold
-    return torch.tensor(keep, dtype=torch.int64)
 
 
 def postprocess(raw: RawOutputs, cfg: PostprocessConfig, image_size: int,

@@ -46,8 +46,7 @@ import torch.nn.functional as F
 from ..config import LossConfig
 from ..model.head import upsample_mask_logits
 from .. import distributed
-from ..postprocess import box_cxcywh_to_xyxy
-from .box_ops import generalized_box_iou
+from ..boxes import box_cxcywh_to_xyxy, generalized_box_iou
 from .matcher import HungarianMatcher, Match
 from .targets import TrainTargets
 

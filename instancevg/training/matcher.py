@@ -17,8 +17,7 @@ from typing import Optional, Sequence
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from ..postprocess import box_cxcywh_to_xyxy
-from .box_ops import generalized_box_iou
+from ..boxes import box_cxcywh_to_xyxy, generalized_box_iou
 
 Match = tuple[torch.Tensor, torch.Tensor]  # (query indices, GT indices), int64, aligned
 

@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .box_ops import box_xyxy_to_cxcywh
+from ..boxes import box_xyxy_to_cxcywh
 
 
 @dataclass

@@ -3,6 +3,7 @@ cleaning, truncation, padding, the tokenizer's warnings; image preprocessing."""
 import functools
 import io
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -182,3 +183,11 @@ def test_read_image_errors(tmp_path):
     with pytest.raises(ValueError, match="cannot read image"):
         read_image(tmp_path / "x.jpg")
     assert read_image(bundled.SAMPLE_IMAGE).shape[2] == 3
+
+
+def test_the_bundled_tokenizer_is_what_its_recipe_trains(tmp_path):
+    """instancevg/assets/tiny.spm comes from instancevg.data.synthetic.train_tokenizer, byte for byte."""
+    from instancevg import bundled
+    from instancevg.data.synthetic import train_tokenizer
+
+    assert Path(train_tokenizer(str(tmp_path / "tiny.spm"))).read_bytes() == bundled.TINY_TOKENIZER.read_bytes()

@@ -19,7 +19,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 def test_two_process_torchrun_trains_and_writes_one_checkpoint(train_root, tmp_path):
     work = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "instancevg.cli.train", "--config", "tiny", "--data-root", train_root, "--dataset", "grefcoco",
+           "-m", "evaluation.train_cli", "--config", "tiny", "--data-root", train_root, "--dataset", "grefcoco",
            "--work-dir", str(work), "--epochs", "1", "--batch-size", "2", "--train-limit", "8", "--workers", "0",
            "--threads", "1", "--eval-split", "none", "--no-progress", "--log-interval", "1", "--device", "cpu"]
     env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}

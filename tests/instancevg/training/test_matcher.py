@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from instancevg.postprocess import box_cxcywh_to_xyxy
-from instancevg.training.box_ops import generalized_box_iou
+from instancevg.boxes import generalized_box_iou
 from instancevg.training.matcher import HungarianMatcher
 
 BIG = 10.0  # logit gap making a query's class probability ~1 or ~0

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from instancevg.checkpoint import load_checkpoint, read_file
-from instancevg.cli.train import main as train_main
+from evaluation.train_cli import main as train_main
 from instancevg.training.data import collate
 from instancevg.training.losses import InstanceVGCriterion
 from instancevg.training.trainer import TrainConfig, Trainer, flatten_metrics, seed_everything

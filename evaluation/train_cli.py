@@ -3,15 +3,18 @@
 
     instancevg-train --config gres-base --dataset grefcoco --data-root DATA \\
         --pretrained-beit3 beit3_base_patch16_224.pth --tokenizer beit3.spm --work-dir runs/gres-base
-    torchrun --nproc_per_node 8 -m instancevg.cli.train --config gres-base ...   (same arguments)
+    torchrun --nproc_per_node 8 -m evaluation.train_cli --config gres-base ...   (same arguments)
 
 Defaults follow the official config of the dataset's family (gRefCOCO / Ref-ZOM / R-RefCOCO: 10 epochs,
 warm-up 1, decay x0.1 at 7; RefCOCO: 20 epochs, warm-up 3, decay at 15), batch 16 per process, lr 5e-4
 (BEiT-3 encoder: lr / 10), grad-norm clip 0.15, seed 6666. After every epoch the model is evaluated on
 --eval-split with the official metrics (sharded over the processes under torchrun), ``latest.pth`` and the
 best checkpoints are written (rank 0, official format) and a line goes to ``metrics.jsonl``.
-``--resume WORK_DIR/latest.pth`` continues a run exactly. Every input is checked (config, dataset, files, work dir, pretrained weights) before
-training starts.
+``--resume WORK_DIR/latest.pth`` continues a run exactly. Every input is checked (config, dataset, files,
+work dir, pretrained weights) before training starts.
+
+The command lives in the evaluation stage because it composes both: the training stack of ``instancevg``
+and, after every epoch, the evaluation runner; ``instancevg`` itself imports no later stage.
 """
 from __future__ import annotations
 
@@ -20,8 +23,8 @@ import os
 import sys
 from pathlib import Path
 
-from .. import bundled
-from ..config import PRESETS
+from instancevg import bundled
+from instancevg.config import PRESETS
 
 # official checkpoint selection per family: (file, "evaluator/metric")
 BEST_METRICS = {
@@ -73,10 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def make_evaluate_fn(dataset, metrics: tuple[str, ...], tokenizer, device, batch_size: int):
-    """The per-epoch evaluation callback: the evaluation runner on ``dataset`` (imported here, lazily,
-    so that the instancevg library never depends on the evaluation stage)."""
-    from evaluation.backends import PyTorchBackend
-    from evaluation.runner import evaluate_split
+    """The per-epoch evaluation callback: the evaluation runner on ``dataset``."""
+    from .backends import PyTorchBackend
+    from .runner import evaluate_split
 
     def evaluate(model):
         backend = PyTorchBackend(model, tokenizer, post=None, device=str(device))
@@ -89,15 +91,15 @@ def run(args: argparse.Namespace) -> dict:
     """Check every input, build everything, train; returns the last evaluation metrics."""
     import torch
 
-    from ..checkpoint import load_beit3_pretrained, load_checkpoint
-    from ..config import get_config
-    from ..data.datasets import get_benchmark, open_dataset
-    from ..data.tokenizer import Tokenizer
-    from ..model import build_model
-    from .. import distributed
-    from ..training.data import GroundingTrainSet
-    from ..training.schedule import OFFICIAL_SCHEDULES
-    from ..training.trainer import TrainConfig, Trainer, check_work_dir, seed_everything
+    from instancevg.checkpoint import load_beit3_pretrained, load_checkpoint
+    from instancevg.config import get_config
+    from instancevg.data.datasets import get_benchmark, open_dataset
+    from instancevg.data.tokenizer import Tokenizer
+    from instancevg import distributed
+    from instancevg.model import build_model
+    from instancevg.training.data import GroundingTrainSet
+    from instancevg.training.schedule import OFFICIAL_SCHEDULES
+    from instancevg.training.trainer import TrainConfig, Trainer, check_work_dir, seed_everything
 
     # ---- cheap checks first: nothing is built before every input is known to be usable
     cfg = get_config(args.config)
@@ -156,7 +158,7 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from ..data.datasets import DatasetError
+    from instancevg.data.datasets import DatasetError
 
     try:
         run(args)
