@@ -13,6 +13,7 @@ from onnx import TensorProto
 from engines.onnx_info import attributes, custom_nodes, value_types
 from engines.plugin_contract import PLUGINS, check_plugin_node
 from instancevg.config import ModelConfig
+from instancevg.ops import level_starts
 from instancevg.ops.export_target import PLUGIN_DOMAIN
 
 from .options import MAX_IR_VERSION, MAX_OPSET, MIN_OPSET
@@ -113,10 +114,7 @@ def _check_level_constants(where, model, node, cfg) -> list[str]:
     inits = {t.name: t for t in model.graph.initializer}
     constants = {n.output[0]: n for n in model.graph.node if n.op_type == "Constant"}
     shapes = [list(hw) for hw in cfg.level_shapes]
-    starts, total = [], 0
-    for h, w in cfg.level_shapes:
-        starts.append(total)
-        total += h * w
+    starts = level_starts(cfg.level_shapes)
     problems = []
     for name, want in ((node.input[1], shapes), (node.input[2], starts)):
         if name in inits:
