@@ -27,6 +27,7 @@ from instancevg.data.datasets import available_benchmarks, get_benchmark, open_d
 from instancevg.data.synthetic import generate
 from instancevg.ops import kernels
 from instancevg.ops.kernels import KernelLibraryError
+from instancevg.plugin_paths import plugin_library as plugin_library_path
 
 from .parity import compare_split
 from .parity_report import NotRun, ParityReport
@@ -86,7 +87,7 @@ def run_demo(output: str | Path, num_images: int = 32, seed: int = 0, batch_size
                 candidates[label] = OnnxRuntimeBackend(graphs[f"tiny_{target}_{p}"])
             except RuntimeError as exc:  # the plugin kernels could not be built or loaded here
                 not_run.append(NotRun(label, str(exc)))
-    plugin_library = kernels.tensorrt_plugin_library()
+    plugin_library = plugin_library_path()
     skipped = tensorrt_unavailable_reason(plugin_library)
     not_run += [] if skipped is None else [NotRun(f"tensorrt {p}", skipped) for p in ("fp32", "fp16")]
     if skipped is None:

@@ -6,8 +6,9 @@ Both libraries are built from ``plugins/`` with CMake (no TensorRT needed)::
     cmake -S plugins -B build/plugins && cmake --build build/plugins -j        # CPU: host library only
     # with nvcc: also libinstancevg_kernels_cuda.so (set -DCMAKE_CUDA_ARCHITECTURES=native on a GPU machine)
 
-and found in ``$INSTANCEVG_PLUGINS`` (the build folder, or any file inside it), else ``./build/plugins``,
-else ``build/plugins`` of the source tree this package was installed from.
+and found where ``instancevg.plugin_paths`` says: ``--plugins`` / ``$INSTANCEVG_PLUGINS`` (the build folder, or
+any file inside it), else ``./build/plugins``, else ``build/plugins`` of the source tree this package was
+installed from.
 """
 from __future__ import annotations
 
@@ -20,10 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-PLUGINS_ENV = "INSTANCEVG_PLUGINS"
-HOST_LIBRARY = "libinstancevg_plugins_host.so"
-CUDA_LIBRARY = "libinstancevg_kernels_cuda.so"
-TENSORRT_LIBRARY = "libinstancevg_plugins.so"  # the TensorRT plugins themselves (engines/, trtexec)
+from ..plugin_paths import CUDA_LIBRARY, HOST_LIBRARY, PLUGINS_ENV, SOURCE_TREE, search_dirs
+
 HOST_ABI_VERSION = 1
 CUDA_ABI_VERSION = 1
 BUILD_HINT = ("build it with: cmake -S plugins -B build/plugins && cmake --build build/plugins -j "
@@ -36,28 +35,6 @@ class KernelLibraryError(RuntimeError):
     """A plugin kernel library is missing, unloadable, of another ABI, or refused a call."""
 
 
-def search_dirs() -> list[Path]:
-    """Where the kernel libraries are looked for, in order."""
-    dirs = []
-    given = os.environ.get(PLUGINS_ENV)
-    if given:
-        path = Path(given)
-        dirs.append(path.parent if path.suffix == ".so" else path)
-    dirs.append(Path.cwd() / "build" / "plugins")
-    dirs.append(Path(__file__).resolve().parents[2] / "build" / "plugins")  # source tree of an editable install
-    return list(dict.fromkeys(dirs))
-
-
-def tensorrt_plugin_library() -> Path:
-    """libinstancevg_plugins.so: the file $INSTANCEVG_PLUGINS names, else the first search folder holding
-    it, else where it would be built (build/plugins/)."""
-    given = os.environ.get(PLUGINS_ENV)
-    if given and given.endswith(".so"):
-        return Path(given)
-    found = [d / TENSORRT_LIBRARY for d in search_dirs() if (d / TENSORRT_LIBRARY).is_file()]
-    return found[0] if found else Path("build") / "plugins" / TENSORRT_LIBRARY
-
-
 def find_library(name: str) -> Path:
     """The first ``name`` in :func:`search_dirs`; KernelLibraryError naming every place looked at."""
     for folder in search_dirs():
@@ -67,7 +44,7 @@ def find_library(name: str) -> Path:
     raise KernelLibraryError(f"{name} not found (looked in {looked}); {BUILD_HINT}")
 
 
-SOURCE_DIR = Path(__file__).resolve().parents[2] / "plugins"  # in a source checkout (editable install)
+SOURCE_DIR = SOURCE_TREE / "plugins"  # in a source checkout (editable install)
 
 
 def cmake_build(build_dir: Path, options: list[str], targets: list[str], jobs: int | None = None,
