@@ -16,6 +16,26 @@ def import_tensorrt():
     return trt
 
 
+def tensorrt_unavailable(plugin_library) -> str | None:
+    """Why engines cannot be built or run here (no TensorRT, no CUDA GPU, the plugin library not built),
+    or None when they can. ``plugin_library``: path of libinstancevg_plugins.so."""
+    import importlib.util
+    from pathlib import Path
+
+    if importlib.util.find_spec("tensorrt") is None:
+        return "TensorRT's Python package is not installed"
+    try:
+        import torch
+    except ImportError:
+        return "torch is not installed"
+    if not torch.cuda.is_available():
+        return "no CUDA GPU visible to torch"
+    if not Path(plugin_library).is_file():
+        return (f"plugin library {plugin_library} not built (cmake -S plugins -B build/plugins with TensorRT headers, "
+                "then --plugins or $INSTANCEVG_PLUGINS)")
+    return None
+
+
 def major_version(version: str) -> int:
     """'10.14.1.48' -> 10."""
     try:

@@ -18,10 +18,10 @@ parity tolerance is exceeded.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
+from engines.tensorrt_import import tensorrt_unavailable
 from instancevg import bundled
 from instancevg.data.datasets import available_benchmarks, get_benchmark, open_dataset
 from instancevg.data.synthetic import generate
@@ -31,23 +31,6 @@ from instancevg.plugin_paths import plugin_library as plugin_library_path
 
 from .parity import compare_split
 from .parity_report import NotRun, ParityReport
-
-def tensorrt_unavailable_reason(plugin_library: Path) -> str | None:
-    """Why the tensorrt backend cannot run here, or None when it can."""
-    if importlib.util.find_spec("tensorrt") is None:
-        return "TensorRT's Python package is not installed"
-    try:
-        import torch
-
-        if not torch.cuda.is_available():
-            return "no CUDA GPU visible to torch"
-    except ImportError:
-        return "torch is not installed"
-    if not plugin_library.is_file():
-        return (f"plugin library {plugin_library} not built (cmake -S plugins -B build/plugins with TensorRT headers; "
-                f"set ${kernels.PLUGINS_ENV})")
-    return None
-
 
 def run_demo(output: str | Path, num_images: int = 32, seed: int = 0, batch_size: int = 4,
              max_samples: int | None = None, progress: bool = True) -> ParityReport:
@@ -88,7 +71,7 @@ def run_demo(output: str | Path, num_images: int = 32, seed: int = 0, batch_size
             except RuntimeError as exc:  # the plugin kernels could not be built or loaded here
                 not_run.append(NotRun(label, str(exc)))
     plugin_library = plugin_library_path()
-    skipped = tensorrt_unavailable_reason(plugin_library)
+    skipped = tensorrt_unavailable(plugin_library)
     not_run += [] if skipped is None else [NotRun(f"tensorrt {p}", skipped) for p in ("fp32", "fp16")]
     if skipped is None:
         from engines.build import build_engine

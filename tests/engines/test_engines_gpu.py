@@ -2,30 +2,18 @@
 with PyTorch. Skipped, with the reason, where TensorRT, a CUDA GPU or the plugin library is missing;
 written to run as it is on such a machine (set INSTANCEVG_PLUGINS or build plugins into build/plugins)."""
 import json
-import os
 from pathlib import Path
 
 import pytest
 
+from engines.tensorrt_import import tensorrt_unavailable
+from instancevg.plugin_paths import plugin_library
+
 pytestmark = [pytest.mark.gpu, pytest.mark.tensorrt]
-LIBRARY = Path(os.environ.get("INSTANCEVG_PLUGINS", "build/plugins/libinstancevg_plugins.so"))
+LIBRARY = plugin_library()
 
 
-def _unavailable() -> str | None:
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError:
-        return "TensorRT's Python package is not installed"
-    import torch
-
-    if not torch.cuda.is_available():
-        return "no CUDA GPU"
-    if not LIBRARY.is_file():
-        return f"plugin library {LIBRARY} not built (cmake -S plugins -B build/plugins && cmake --build build/plugins)"
-    return None
-
-
-REASON = _unavailable()
+REASON = tensorrt_unavailable(LIBRARY)
 pytestmark.append(pytest.mark.skipif(REASON is not None, reason=str(REASON)))
 
 

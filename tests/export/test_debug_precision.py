@@ -2,11 +2,8 @@
 statistics, an injected FP16 overflow found at the node that overflows, inputs, refusals."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import re
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -15,9 +12,11 @@ from onnx import TensorProto, helper, numpy_helper
 
 from export.debug_precision import (FP16_MAX, DebugPrecisionError, compare_tensor, debug_precision, main,
                                     make_session, mark_all_outputs, match_tensors)
+from engines.tensorrt_import import tensorrt_unavailable
 from export.graph import strip_debug_outputs
 from export.verify import sample_inputs
 from instancevg.config import get_config
+from instancevg.plugin_paths import plugin_library
 
 TINY = get_config("tiny")
 F32, F16 = TensorProto.FLOAT, TensorProto.FLOAT16
@@ -207,22 +206,8 @@ def test_tensorrt_target_graph_without_the_kernels_says_what_is_missing(monkeypa
         kernels.reset()
 
 
-PLUGINS = Path(os.environ.get("INSTANCEVG_PLUGINS", "build/plugins/libinstancevg_plugins.so"))
-
-
-def _tensorrt_unavailable() -> str | None:
-    if importlib.util.find_spec("tensorrt") is None:
-        return "TensorRT's Python package is not installed"
-    import torch
-
-    if not torch.cuda.is_available():
-        return "no CUDA GPU"
-    if not PLUGINS.is_file():
-        return f"plugin library {PLUGINS} not built (cmake -S plugins -B build/plugins && cmake --build build/plugins)"
-    return None
-
-
-TENSORRT_MISSING = _tensorrt_unavailable()
+PLUGINS = plugin_library()
+TENSORRT_MISSING = tensorrt_unavailable(PLUGINS)
 
 
 @pytest.mark.tensorrt
