@@ -1,7 +1,7 @@
 """Box and mask overlap: the one implementation every evaluator uses.
 
 Boxes are xyxy pixels. Box overlaps are ``instancevg.boxes`` (the one implementation of box geometry) on
-float32 numpy arrays: the operation order of the official code (mmdet ``bbox_overlaps`` for REC,
+float32 numpy arrays (no torch needed to score): the operation order of the official code (mmdet ``bbox_overlaps`` for REC,
 DETR/MDETR ``generalized_box_iou`` for GREC), so values compared with a threshold agree with the official
 ones bit for bit in ordinary cases.
 
@@ -17,18 +17,17 @@ tables), never 0, with the sample counts that explain it next to them in every r
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from instancevg import boxes
 
 
-def _as_boxes(boxes: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(boxes, dtype=np.float32).reshape(-1, 4))
+def _as_boxes(array: np.ndarray) -> np.ndarray:
+    return np.asarray(array, dtype=np.float32).reshape(-1, 4)
 
 
 def box_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
     """Pairwise IoU [N,M] float32 of boxes1 [N,4] and boxes2 [M,4] (xyxy, no +1); 0 where union is 0."""
-    return boxes.box_iou(_as_boxes(boxes1), _as_boxes(boxes2))[0].numpy()
+    return boxes.box_iou(_as_boxes(boxes1), _as_boxes(boxes2))[0]
 
 
 def generalized_box_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
@@ -36,7 +35,7 @@ def generalized_box_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
 
     Where C = 0 the penalty term is taken as 0 (the official code would produce NaN there).
     """
-    return boxes.generalized_box_iou(_as_boxes(boxes1), _as_boxes(boxes2)).numpy()
+    return boxes.generalized_box_iou(_as_boxes(boxes1), _as_boxes(boxes2))
 
 
 BOX_OVERLAPS = {"iou": box_iou, "giou": generalized_box_iou}

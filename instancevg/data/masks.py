@@ -10,12 +10,20 @@ A COCO segmentation is either
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
 import cv2
 import numpy as np
-import pycocotools.mask as mask_utils
+
+
+@functools.cache
+def coco_mask():
+    """pycocotools.mask, imported on first use: the model, its ops and the GPU checks run without it."""
+    import pycocotools.mask
+
+    return pycocotools.mask
 
 
 class SegmentationError(ValueError):
@@ -46,7 +54,7 @@ def segmentation_to_rle(segmentation: Any, height: int, width: int) -> dict:
             raise SegmentationError(f"RLE size {size} differs from the image size [{height}, {width}]")
         counts = segmentation["counts"]
         if isinstance(counts, list):  # uncompressed: pycocotools compresses it
-            return mask_utils.frPyObjects(segmentation, height, width)
+            return coco_mask().frPyObjects(segmentation, height, width)
         if isinstance(counts, str):
             counts = counts.encode("ascii")
         if not isinstance(counts, bytes):
@@ -55,8 +63,8 @@ def segmentation_to_rle(segmentation: Any, height: int, width: int) -> dict:
     if isinstance(segmentation, list) or segmentation is None:
         parts = [[float(v) for v in part] for part in (segmentation or []) if len(part) >= 6]
         if not parts:
-            return mask_utils.encode(np.zeros((height, width), dtype=np.uint8, order="F"))
-        return mask_utils.merge(mask_utils.frPyObjects(parts, height, width))
+            return coco_mask().encode(np.zeros((height, width), dtype=np.uint8, order="F"))
+        return coco_mask().merge(coco_mask().frPyObjects(parts, height, width))
     raise SegmentationError(f"a segmentation must be a polygon list or an RLE dict, got "
                             f"{type(segmentation).__name__}")
 
@@ -66,12 +74,12 @@ def decode_segmentation(segmentation: Any, height: int, width: int) -> np.ndarra
     rle = segmentation_to_rle(segmentation, height, width)
     with warnings.catch_warnings():  # pycocotools 2.0.x's decode warns under numpy 2 (copy keyword)
         warnings.simplefilter("ignore", DeprecationWarning)
-        return mask_utils.decode(rle).astype(bool)
+        return coco_mask().decode(rle).astype(bool)
 
 
 def encode_mask(mask: np.ndarray) -> dict:
     """Compressed RLE of a [H, W] binary mask with a JSON-friendly string ``counts``."""
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle = coco_mask().encode(np.asfortranarray(mask.astype(np.uint8)))
     return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
 
 

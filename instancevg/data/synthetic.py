@@ -29,11 +29,10 @@ from typing import Any, Iterable, Optional
 
 import cv2
 import numpy as np
-import pycocotools.mask as mask_utils
 from tqdm import tqdm
 
 from instancevg.data.datasets.registry import BENCHMARKS, Benchmark
-from instancevg.data.masks import decode_segmentation, encode_mask, uncompressed_rle
+from instancevg.data.masks import coco_mask, decode_segmentation, encode_mask, uncompressed_rle
 from instancevg.data.tokenizer import clean_expression
 from instancevg.io import atomic_path
 
@@ -127,11 +126,11 @@ def make_scene(rng: np.random.Generator, image_id: int, image_size: int) -> Scen
         polygon = _polygon(shape, cx, cy, r, width, height)
         mask = decode_segmentation([polygon], height, width)
         ann_id = image_id * 10 + k
-        rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+        rle = coco_mask().encode(np.asfortranarray(mask.astype(np.uint8)))
         objects.append(ShapeObject(
             ann_id=ann_id, shape=shape, color=color, center=(round(cx, 2), round(cy, 2)), radius=r,
             segmentation=_stored_segmentation(polygon, mask, (image_id + k) % 6),
-            bbox=[float(v) for v in mask_utils.toBbox(rle)], area=int(mask.sum())))
+            bbox=[float(v) for v in coco_mask().toBbox(rle)], area=int(mask.sum())))
     return Scene(image_id=image_id, width=width, height=height, objects=tuple(objects))
 
 

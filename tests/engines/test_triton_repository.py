@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from engines.sidecar import read_sidecar
-from engines.triton.cli import main
-from engines.triton.configs import settings
-from engines.triton.pbtxt import Enum, to_pbtxt
-from engines.triton.spec import PYTHON_PATH_PARAMETER, SETTINGS_PARAMETER, model_names
-from engines.triton.validate import check_repository, parse_config
-from instancevg import bundled
-
 pytest.importorskip("tritonclient.grpc", reason="the schema checks need tritonclient (pip install -e '.[test]')")
+
+from engines.sidecar import read_sidecar  # noqa: E402
+from engines.triton.cli import main  # noqa: E402
+from engines.triton.configs import settings  # noqa: E402
+from engines.triton.pbtxt import Enum, to_pbtxt  # noqa: E402
+from engines.triton.spec import PYTHON_PATH_PARAMETER, SETTINGS_PARAMETER, model_names  # noqa: E402
+from engines.triton.validate import check_repository, parse_config  # noqa: E402
+from instancevg import bundled  # noqa: E402
+
 TEMPLATES = Path(__file__).resolve().parents[2] / "engines" / "triton" / "model_templates"
 
 

@@ -13,19 +13,19 @@ import time
 import numpy as np
 import pytest
 
-from engines.triton.repository import write_repository
-from evaluation.serving import Postprocessor, Preprocessor, response_record, response_tensors
-from instancevg.data.masks import decode_segmentation
-from instancevg.data.tokenizer import Tokenizer
-from instancevg.data.transforms import decode_image
-from instancevg.inference import Predictor, load_model, resolve_files
-from instancevg.postprocess import rescale_prediction
-
-from .triton_server import TritonServer, server_root, stub_environment
-
 http = pytest.importorskip("tritonclient.http", reason="needs tritonclient (pip install -e '.[test]')")
 grpc = pytest.importorskip("tritonclient.grpc", reason="needs tritonclient (pip install -e '.[test]')")
 from tritonclient.utils import InferenceServerException  # noqa: E402
+
+from engines.triton.repository import write_repository  # noqa: E402
+from evaluation.serving import Postprocessor, Preprocessor, response_record, response_tensors  # noqa: E402
+from instancevg.data.masks import decode_segmentation  # noqa: E402
+from instancevg.data.tokenizer import Tokenizer  # noqa: E402
+from instancevg.data.transforms import decode_image  # noqa: E402
+from instancevg.inference import Predictor, load_model, resolve_files  # noqa: E402
+from instancevg.postprocess import rescale_prediction  # noqa: E402
+
+from .triton_server import TritonServer, server_root, stub_environment  # noqa: E402
 
 CLIENTS, REQUESTS_PER_CLIENT = 8, 50
 

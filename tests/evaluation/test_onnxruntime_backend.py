@@ -94,8 +94,8 @@ def test_eval_cli_compare_writes_reports_and_exit_status(graphs, data_root, tmp_
     assert main(args) == 0
     out = capsys.readouterr().out
     assert out.startswith("parity PASSED: every metric within tolerance in 1 split comparison (1 candidate; "
-                          "tolerance: onnxruntime fp32 0.5 points)")
-    assert "onnxruntime fp32 vs pytorch (tolerance 0.5 points)" in out and "refzom/test" in out
+                          "tolerance: onnxruntime portable fp32 0.5 points)")
+    assert "onnxruntime portable fp32 vs pytorch (tolerance 0.5 points)" in out and "refzom/test" in out
     assert out.rstrip().endswith(f"reports: {tmp_path / 'parity.json'}, {tmp_path / 'parity.md'}, "
                                  f"{tmp_path / 'parity.html'}")
     report = json.loads((tmp_path / "parity.json").read_text())
