@@ -100,13 +100,13 @@ def test_eval_cli_compare_writes_reports_and_exit_status(graphs, data_root, tmp_
                                  f"{tmp_path / 'parity.html'}")
     report = json.loads((tmp_path / "parity.json").read_text())
     assert report["passed"] and report["compare"] == "pytorch"
-    assert report["candidates"]["onnxruntime fp32"]["splits"][0]["benchmark"] == "refzom"
-    assert (tmp_path / "parity.md").read_text().startswith("# Parity report: onnxruntime fp32 vs pytorch\n\n**PASSED**")
+    assert report["candidates"]["onnxruntime portable fp32"]["splits"][0]["benchmark"] == "refzom"
+    assert (tmp_path / "parity.md").read_text().startswith("# Parity report: onnxruntime portable fp32 vs pytorch\n\n**PASSED**")
     assert check_document((tmp_path / "parity.html").read_text()).counts["svg"] == 1
     # a negative tolerance cannot be met: the command must fail with status 1
     assert main(args + ["--tolerance", "-1"]) == 1
     out = capsys.readouterr().out
-    assert out.startswith("parity FAILED") and "  ! onnxruntime fp32: refzom/test refzom" in out
+    assert out.startswith("parity FAILED") and "  ! onnxruntime portable fp32: refzom/test refzom" in out
 
 
 def test_missing_graph_or_sidecar(tmp_path):
