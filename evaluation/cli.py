@@ -168,6 +168,7 @@ def run(args) -> int:
     apply_plugins(args)
     targets = _splits(args)
     check_outputs(args, targets)
+    datasets = [open_dataset(name, split, args.data_root, format=args.format) for name, split in targets]
     distributed.init_from_environment(args.device)
     backend = reference = None
     if not args.predictions:
@@ -182,9 +183,8 @@ def run(args) -> int:
     if backend is not None and distributed.is_main():
         warn_token_budgets([name for name, _ in targets], backend.config)
     results, parity = [], []
-    for name, split in targets:
+    for (name, split), dataset in zip(targets, datasets):
         benchmark = get_benchmark(name)
-        dataset = open_dataset(name, split, args.data_root, format=args.format)
         if distributed.is_main():
             count = len(dataset) if args.max_samples is None else min(args.max_samples, len(dataset))
             print(f"{name}/{split}: {count} samples", flush=True)

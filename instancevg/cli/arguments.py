@@ -31,8 +31,16 @@ class CommandError(Exception):
     """An expected failure a command reports as one line (exit status 2)."""
 
 
-class Interrupted(BaseException):
-    """SIGTERM, raised where the program stands so that ``finally`` blocks (temporary files) run."""
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM, raised where the program stands so that ``finally`` blocks (temporary files) run;
+    a KeyboardInterrupt, which libraries (torch, onnx) let through as they do Ctrl-C."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+SIGNALS = {signal.SIGINT: (130, "interrupted (Ctrl-C)"), signal.SIGTERM: (143, "terminated (SIGTERM)")}
 
 
 # --------------------------------------------------------------------------------------------- groups
@@ -186,33 +194,38 @@ def run_command(prog: str, main: Callable[[argparse.Namespace], int | None], arg
     """``main(args)`` with the shared reporting: its return value (None = 0) as the exit status; expected
     failures (EXPECTED_ERRORS: CommandError, ValueError and its kin such as the checkpoint and dataset
     errors, OSError, RuntimeError; and ``expected``) as ``prog: error: message`` and status 2 (with
-    $INSTANCEVG_TRACEBACK set: the traceback instead); Ctrl-C and SIGTERM as one line and status 130 / 143.
-    Temporary files are removed by the writers' own ``finally`` blocks, which run on both interruptions; a
-    second SIGTERM during that cleanup ends the process at once."""
-    previous = signal.getsignal(signal.SIGTERM)
+    $INSTANCEVG_TRACEBACK set: the traceback instead).
 
-    def terminate(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        raise Interrupted()
+    Ctrl-C and SIGTERM raise :class:`Interrupted` where the program stands, so that the writers' ``finally``
+    blocks remove their temporary files; they are reported as one line and status 130 / 143 whatever
+    exception the interruption turned into on its way out (a library may wrap it, or fail on a module whose
+    import it cut short). A second signal during that cleanup ends the process at once."""
+    received: list[int] = []
 
-    try:
-        signal.signal(signal.SIGTERM, terminate)
-    except ValueError:  # not the main thread: leave SIGTERM alone
-        previous = None
+    def interrupt(signum, frame):
+        received.append(signum)
+        signal.signal(signum, signal.SIG_DFL)
+        raise Interrupted(signum)
+
+    previous = {}
+    for signum in SIGNALS:
+        try:
+            previous[signum] = signal.signal(signum, interrupt)
+        except ValueError:  # not the main thread: signals are left alone
+            break
     name = command_name(prog)
     try:
         return int(main(args) or 0)
-    except KeyboardInterrupt:
-        print(f"{name}: interrupted (Ctrl-C); temporary files removed, nothing half-written left", file=sys.stderr)
-        return 130
-    except Interrupted:
-        print(f"{name}: terminated (SIGTERM); temporary files removed, nothing half-written left", file=sys.stderr)
-        return 143
-    except (*EXPECTED_ERRORS, *expected) as exc:
-        if os.environ.get(TRACEBACK_ENV):  # developers: the whole story
-            raise
+    except BaseException as exc:
+        signum = received[0] if received else signal.SIGINT if isinstance(exc, KeyboardInterrupt) else None
+        if signum is not None:
+            status, what = SIGNALS[signum]
+            print(f"{name}: {what}; temporary files removed, nothing half-written left", file=sys.stderr)
+            return status
+        if not isinstance(exc, (*EXPECTED_ERRORS, *expected)) or os.environ.get(TRACEBACK_ENV):
+            raise  # a bug, or a developer asking for the whole story
         print(f"{name}: error: {str(exc) or type(exc).__name__}", file=sys.stderr)
         return 2
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
