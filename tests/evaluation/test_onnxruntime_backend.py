@@ -92,21 +92,22 @@ def test_eval_cli_compare_writes_reports_and_exit_status(graphs, data_root, tmp_
     args = ["--backend", "onnxruntime", "--onnx", str(graphs[0]), "--compare", "pytorch", "--dataset", "refzom",
             "--data-root", data_root, "--no-progress", "-o", str(tmp_path / "parity.json")]
     assert main(args) == 0
-    out = capsys.readouterr().out
+    started, out = capsys.readouterr().out.split("\n", 1)
+    assert started == "refzom/test: 6 samples"  # one line per split as it starts
     assert out.startswith("parity PASSED: every metric within tolerance in 1 split comparison (1 candidate; "
-                          "tolerance: onnxruntime fp32 0.5 points)")
-    assert "onnxruntime fp32 vs pytorch (tolerance 0.5 points)" in out and "refzom/test" in out
+                          "tolerance: onnxruntime portable fp32 0.5 points)")
+    assert "onnxruntime portable fp32 vs pytorch (tolerance 0.5 points)" in out and "refzom/test" in out
     assert out.rstrip().endswith(f"reports: {tmp_path / 'parity.json'}, {tmp_path / 'parity.md'}, "
                                  f"{tmp_path / 'parity.html'}")
     report = json.loads((tmp_path / "parity.json").read_text())
     assert report["passed"] and report["compare"] == "pytorch"
-    assert report["candidates"]["onnxruntime fp32"]["splits"][0]["benchmark"] == "refzom"
-    assert (tmp_path / "parity.md").read_text().startswith("# Parity report: onnxruntime fp32 vs pytorch\n\n**PASSED**")
+    assert report["candidates"]["onnxruntime portable fp32"]["splits"][0]["benchmark"] == "refzom"
+    assert (tmp_path / "parity.md").read_text().startswith("# Parity report: onnxruntime portable fp32 vs pytorch\n\n**PASSED**")
     assert check_document((tmp_path / "parity.html").read_text()).counts["svg"] == 1
     # a negative tolerance cannot be met: the command must fail with status 1
     assert main(args + ["--tolerance", "-1"]) == 1
     out = capsys.readouterr().out
-    assert out.startswith("parity FAILED") and "  ! onnxruntime fp32: refzom/test refzom" in out
+    assert "parity FAILED" in out and "  ! onnxruntime portable fp32: refzom/test refzom" in out
 
 
 def test_missing_graph_or_sidecar(tmp_path):
