@@ -2,13 +2,14 @@
 with PyTorch. Skipped, with the reason, where TensorRT, a CUDA GPU or the plugin library is missing;
 written to run as it is on such a machine (set INSTANCEVG_PLUGINS or build plugins into build/plugins)."""
 import json
-import os
 from pathlib import Path
 
 import pytest
 
+from instancevg.plugin_paths import plugin_library
+
 pytestmark = [pytest.mark.gpu, pytest.mark.tensorrt]
-LIBRARY = Path(os.environ.get("INSTANCEVG_PLUGINS", "build/plugins/libinstancevg_plugins.so"))
+LIBRARY = plugin_library()  # --plugins' default: $INSTANCEVG_PLUGINS (a build folder or a library in it), build/plugins
 
 
 def _unavailable() -> str | None:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -18,6 +16,7 @@ from export.debug_precision import (FP16_MAX, DebugPrecisionError, compare_tenso
 from export.graph import strip_debug_outputs
 from export.verify import sample_inputs
 from instancevg.config import get_config
+from instancevg.plugin_paths import plugin_library
 
 TINY = get_config("tiny")
 F32, F16 = TensorProto.FLOAT, TensorProto.FLOAT16
@@ -207,7 +206,7 @@ def test_tensorrt_target_graph_without_the_kernels_says_what_is_missing(monkeypa
         kernels.reset()
 
 
-PLUGINS = Path(os.environ.get("INSTANCEVG_PLUGINS", "build/plugins/libinstancevg_plugins.so"))
+PLUGINS = plugin_library()  # --plugins' default: $INSTANCEVG_PLUGINS (a build folder or a library in it), build/plugins
 
 
 def _tensorrt_unavailable() -> str | None:
