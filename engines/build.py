@@ -127,12 +127,15 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, p
                  verbose: bool = False) -> dict:
     """Build and write ``engine_path`` (+ ``engine_path.json``); returns the engine sidecar."""
     onnx_path, engine_path, plugin_library = Path(onnx_path), Path(engine_path), Path(plugin_library)
-    for path, what in ((onnx_path, "ONNX graph"), (plugin_library, "plugin library")):
-        if not path.is_file():
-            raise FileNotFoundError(f"{what} not found: {path}")
+    if not onnx_path.is_file():  # the files first, then the TensorRT hint
+        raise FileNotFoundError(f"ONNX graph not found: {onnx_path}")
     onnx_sidecar = read_sidecar(onnx_path)
     inputs, batch = graph_inputs(onnx_sidecar, str(sidecar_path(onnx_path)))
     check_plugin_graph(onnx_path, onnx_sidecar)
+    if not plugin_library.is_file():
+        raise FileNotFoundError(f"plugin library not found: {plugin_library} (build plugins/ with TensorRT: "
+                                "cmake -S plugins -B build/plugins && cmake --build build/plugins; --plugins names "
+                                "the build)")
     trt = import_tensorrt()
     logger = trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.INFO)
     builder = trt.Builder(logger)

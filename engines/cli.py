@@ -78,21 +78,19 @@ def run(args: argparse.Namespace) -> int:
                                               else ("10", "11"))
         print(report.format())
         return 0 if report.passed else 1
-    from .build import check_plugin_graph
+    from .build import build_engine, check_plugin_graph
 
-    check_plugin_graph(args.onnx, read_sidecar(args.onnx))
     engine = args.output or str(Path(args.onnx).with_suffix(".engine"))
     apply_plugins(args, must_exist=not args.print_trtexec)  # the commands may be meant for another machine
     library = tensorrt_library(args)
     if args.print_trtexec:
+        check_plugin_graph(args.onnx, read_sidecar(args.onnx))
         print("\n".join(trtexec_lines(args.onnx, engine, str(library), args.workspace, args.timing_cache)))
         return 0
     check_writable(engine, "-o")
     check_writable(sidecar_path(engine), "-o (the engine's sidecar)")
     if args.timing_cache:
         check_writable(args.timing_cache, "--timing-cache")
-    from .build import build_engine
-
     build_engine(args.onnx, engine, library, args.workspace, args.timing_cache, args.verbose)
     return 0
 
