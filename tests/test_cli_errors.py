@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from instancevg import bundled
-from instancevg.plugin_paths import TENSORRT_LIBRARY
+from instancevg.plugin_paths import PLUGINS_ENV, TENSORRT_LIBRARY
 
 REPO = Path(__file__).resolve().parents[1]
 MODULES = {"instancevg-predict": "instancevg.cli.predict", "instancevg-convert": "instancevg.cli.convert",
@@ -30,6 +30,14 @@ SIDECAR = {"inputs": [{"name": "image", "shape": [1, 3, 128, 128], "dtype": "flo
                       {"name": "text_ids", "shape": [1, 16], "dtype": "int64"},
                       {"name": "text_pad_mask", "shape": [1, 16], "dtype": "bool"}],
            "batch": {"dynamic": False, "min": 1, "opt": 1, "max": 1}}
+
+
+@pytest.fixture(autouse=True)
+def _plugins_setting_restored(monkeypatch):
+    """--plugins sets $INSTANCEVG_PLUGINS for the process (child processes, the kernel loader): put it back."""
+    monkeypatch.setenv(PLUGINS_ENV, os.environ.get(PLUGINS_ENV, ""))
+    if not os.environ[PLUGINS_ENV]:
+        monkeypatch.delenv(PLUGINS_ENV)
 
 
 def run(prog: str, argv: list[str], capsys) -> tuple[int, str]:

@@ -163,10 +163,10 @@ def apply_plugins(args: argparse.Namespace, must_exist: bool = True) -> None:
         use_plugins(plugins)
 
 
-def tensorrt_library(args: argparse.Namespace, name: str = TENSORRT_LIBRARY,
-                     recorded: str | os.PathLike | None = None) -> Path:
-    """The library ``name`` that --plugins selects (``recorded``: the one an engine's sidecar records)."""
-    return plugin_library(name, getattr(args, "plugins", None), recorded)
+def tensorrt_library(args: argparse.Namespace, name: str = TENSORRT_LIBRARY) -> Path:
+    """The library ``name`` that --plugins selects (commands without an engine; engines:
+    engines.plugin_library.engine_plugin_library)."""
+    return plugin_library(name, getattr(args, "plugins", None))
 
 
 def check_writable(path: str | os.PathLike, option: str, kind: str = "file") -> Path:

@@ -96,7 +96,7 @@ def test_engines_from_another_gpu_are_refused():
         check_same_gpu("engine e", "NVIDIA A100", "NVIDIA H100")
 
 
-def test_build_without_tensorrt_says_so(tmp_path, capsys):
+def test_build_without_tensorrt_says_so(tmp_path, capsys, monkeypatch):
     pytest.importorskip("torch")
     try:
         import tensorrt  # noqa: F401
@@ -107,6 +107,7 @@ def test_build_without_tensorrt_says_so(tmp_path, capsys):
     onnx.write_bytes(b"")
     (tmp_path / "model.json").write_text(json.dumps(SIDECAR))
     (tmp_path / "libinstancevg_plugins.so").write_bytes(b"")  # present: the files are checked first
+    monkeypatch.setenv("INSTANCEVG_PLUGINS", "")  # --plugins sets it: restored after the test
     assert main([str(onnx), "--plugins", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("instancevg-build-engine: error: TensorRT's Python package is not installed"), err

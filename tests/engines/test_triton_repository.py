@@ -121,7 +121,7 @@ def test_external_weights_travel_with_the_graph(tiny_portable, tmp_path):
     ort.InferenceSession(str(version / "model.onnx"), providers=["CPUExecutionProvider"])  # finds its weights
 
 
-def test_tensorrt_plan_core_against_schema_and_sidecar(tiny_portable, tmp_path, capsys):
+def test_tensorrt_plan_core_against_schema_and_sidecar(tiny_portable, tmp_path, capsys, monkeypatch):
     engine, static = fake_engine(tmp_path, tiny_portable)
     out = tmp_path / "repo"
     assert main(["--engine", str(engine), "-o", str(out), "--max-batch", "4", "--instances", "2"]) == 0
@@ -141,6 +141,7 @@ def test_tensorrt_plan_core_against_schema_and_sidecar(tiny_portable, tmp_path, 
     assert manifest["tensorrt"] == "10.14.1.48" and manifest["sidecar"]["target"] == "tensorrt"
     # --plugins names the build (its folder or any library in it): Triton gets that build's static library
     (static.parent / "libinstancevg_plugins.so").write_bytes(b"\x7fELF getCreators")
+    monkeypatch.setenv("INSTANCEVG_PLUGINS", "")  # --plugins sets it: restored after the test
     for given in (static.parent, static.parent / "libinstancevg_plugins.so"):
         assert main(["--engine", str(engine), "-o", str(tmp_path / "repo2"), "--plugins", str(given), "--force"]) == 0
         assert (tmp_path / "repo2" / "instancevg_core" / static.name).read_bytes() == static.read_bytes()
