@@ -26,6 +26,7 @@ setup(
         "tqdm>=4.60",
         "onnx>=1.16",
         "onnxruntime>=1.18",
+        "onnxruntime-extensions>=0.15",  # the plugin kernels as ONNX Runtime custom operators
         "onnxscript>=0.2",
         "polygraphy>=0.49",
     ],

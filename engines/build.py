@@ -4,15 +4,28 @@ Strongly typed network (the graph's FP16/FP32 types are obeyed: TensorRT 11 know
 plugin library loaded through the plugin registry, one optimisation profile from the sidecar's batch
 range, optional timing cache, workspace limit. The engine and its sidecar (TensorRT version, GPU,
 plugin library digest, the ONNX sidecar it came from) are written atomically.
+
+Builds take tensorrt-target graphs (instancevg-export --target tensorrt: MSDeformAttn and PointSelect as
+plugin nodes). A portable graph is refused: every engine of this toolchain is built, recorded, run,
+inspected and served with the plugin library (runner, sidecar, Triton's tensorrt_plan), and the portable
+graph exists for ONNX Runtime; building it here would give an engine that only looks like the tensorrt
+target's. The input files are checked before TensorRT is imported, so a wrong path is reported as such on
+machines without TensorRT too. Ctrl-C and SIGTERM cancel the build through TensorRT's progress monitor
+(TensorRT builds in C++, where Python's signal handlers cannot run) and are then raised as usual, with
+nothing written.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 
+from .plugin_contract import PLUGIN_DOMAIN
 from .plugin_library import check_plugin_library
 from .sidecar import file_sha256, graph_inputs, read_sidecar, sidecar_path
 from .tensorrt_import import import_tensorrt
@@ -44,17 +57,86 @@ def _network_flags(trt) -> int:
     return 1 << int(flag) if flag is not None and int(trt.__version__.split(".")[0]) == 10 else 0
 
 
+def graph_target(onnx_path: str | os.PathLike, onnx_sidecar: dict) -> str:
+    """"tensorrt" or "portable": the export target the sidecar records, else (a sidecar written by hand)
+    whether the graph holds instancevg plugin nodes."""
+    target = onnx_sidecar.get("target")
+    if target is None:
+        import onnx
+
+        model = onnx.load(os.fspath(onnx_path), load_external_data=False)
+        target = "tensorrt" if any(n.domain == PLUGIN_DOMAIN for n in model.graph.node) else "portable"
+    return target
+
+
+def check_plugin_graph(onnx_path: str | os.PathLike, onnx_sidecar: dict) -> None:
+    """Refuse a graph that is not a tensorrt-target export (see the module docstring)."""
+    target = graph_target(onnx_path, onnx_sidecar)
+    if target != "tensorrt":
+        raise ValueError(f"{onnx_path} is a {target} export (standard ops, no instancevg plugin nodes); engines are "
+                         "built from tensorrt-target graphs with the plugin library: export it with instancevg-export "
+                         "--target tensorrt (run the portable graph in ONNX Runtime: instancevg-eval --backend "
+                         "onnxruntime --onnx, instancevg-triton --onnx)")
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Ctrl-C and SIGTERM only noted while TensorRT builds (yields the list of signals received), then
+    delivered again to the handlers that were in place, so that they act as usual once TensorRT has
+    returned. Outside the main thread signals are left alone (they are delivered to the main thread)."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, frame: received.append(signum)) for s in signals}
+    try:
+        yield received
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)  # None: installed outside Python
+        for s in dict.fromkeys(received):
+            signal.raise_signal(s)
+
+
+def cancelling_monitor(trt, received: list[int]):
+    """A TensorRT progress monitor that cancels the build once a signal was noted in ``received`` (None
+    where this TensorRT has no IProgressMonitor: the signal then acts when the build returns)."""
+    base = getattr(trt, "IProgressMonitor", None)
+    if base is None:
+        return None
+
+    class CancelOnSignal(base):
+        def __init__(self):
+            base.__init__(self)
+
+        def phase_start(self, phase_name, parent_phase, num_steps):
+            pass
+
+        def phase_finish(self, phase_name):
+            pass
+
+        def step_complete(self, phase_name, step):
+            return not received  # False cancels the build
+
+    return CancelOnSignal()
+
+
 def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, plugin_library: str | os.PathLike,
                  workspace_mib: int = DEFAULT_WORKSPACE_MIB, timing_cache: str | os.PathLike | None = None,
                  verbose: bool = False) -> dict:
     """Build and write ``engine_path`` (+ ``engine_path.json``); returns the engine sidecar."""
-    trt = import_tensorrt()
     onnx_path, engine_path, plugin_library = Path(onnx_path), Path(engine_path), Path(plugin_library)
-    for path, what in ((onnx_path, "ONNX graph"), (plugin_library, "plugin library")):
-        if not path.is_file():
-            raise FileNotFoundError(f"{what} not found: {path}")
+    if not onnx_path.is_file():  # the files first, then the TensorRT hint
+        raise FileNotFoundError(f"ONNX graph not found: {onnx_path}")
     onnx_sidecar = read_sidecar(onnx_path)
     inputs, batch = graph_inputs(onnx_sidecar, str(sidecar_path(onnx_path)))
+    check_plugin_graph(onnx_path, onnx_sidecar)
+    if not plugin_library.is_file():
+        raise FileNotFoundError(f"plugin library not found: {plugin_library} (build plugins/ with TensorRT: "
+                                "cmake -S plugins -B build/plugins && cmake --build build/plugins; --plugins names "
+                                "the build)")
+    trt = import_tensorrt()
     logger = trt.Logger(trt.Logger.VERBOSE if verbose else trt.Logger.INFO)
     builder = trt.Builder(logger)
     check_plugin_library(plugin_library, trt.__version__)
@@ -82,7 +164,11 @@ def build_engine(onnx_path: str | os.PathLike, engine_path: str | os.PathLike, p
         config.add_optimization_profile(profile)
     started = time.perf_counter()
     print(f"building {engine_path} from {onnx_path} (TensorRT {trt.__version__}) ...", flush=True)
-    serialized = builder.build_serialized_network(network, config)
+    with signals_deferred() as received:
+        monitor = cancelling_monitor(trt, received)
+        if monitor is not None:
+            config.progress_monitor = monitor
+        serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise RuntimeError(f"TensorRT failed to build an engine from {onnx_path}; rerun with --verbose for the log")
     _atomic_write_bytes(engine_path, bytes(serialized))

@@ -4,16 +4,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .plugin_library import check_plugin_library
+from .plugin_library import check_plugin_library, engine_plugin_library
 from .sidecar import read_sidecar
 from .tensorrt_import import check_same_major, import_tensorrt
 
 
 def inspect_engine(engine_path: str, plugin_library: str | None = None) -> dict:
-    trt = import_tensorrt()
+    if not Path(engine_path).is_file():  # files first, then the TensorRT hint
+        raise FileNotFoundError(f"engine {engine_path}: file not found")
     sidecar = read_sidecar(engine_path)
+    trt = import_tensorrt()
     check_same_major(f"engine {engine_path}", sidecar["tensorrt"], trt.__version__)
-    library = str(plugin_library or sidecar["plugin_library"]["path"])
+    library = str(engine_plugin_library(sidecar, plugin_library))
     check_plugin_library(library, trt.__version__)
     runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
     runtime.get_plugin_registry().load_library(library)

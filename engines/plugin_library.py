@@ -1,10 +1,18 @@
-"""Checks on libinstancevg_plugins.so before TensorRT loads it (no TensorRT needed for them)."""
+"""Which plugin library goes with an engine, and checks on it before TensorRT loads it (no TensorRT needed)."""
 from __future__ import annotations
 
 import ctypes
 from pathlib import Path
 
+from instancevg.plugin_paths import TENSORRT_LIBRARY, plugin_library
+
 from .tensorrt_import import check_same_major
+
+
+def engine_plugin_library(engine_sidecar: dict, given: str | Path | None = None, name: str = TENSORRT_LIBRARY) -> Path:
+    """The plugin library ``name`` that goes with an engine: ``given`` (--plugins), else the one the engine's
+    sidecar records (or ``name`` next to it) where it exists, else $INSTANCEVG_PLUGINS, else build/plugins."""
+    return plugin_library(name, given, (engine_sidecar.get("plugin_library") or {}).get("path"))
 
 
 def plugin_library_tensorrt_version(path: str | Path) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .plugin_library import check_plugin_library
+from .plugin_library import check_plugin_library, engine_plugin_library
 from .sidecar import read_sidecar
 from .tensorrt_import import check_same_gpu, check_same_major, import_tensorrt
 
@@ -15,7 +15,8 @@ class EngineRunner:
     """runner(inputs: {name: array or CUDA tensor}) -> {output name: CUDA tensor}.
 
     The engine's sidecar tells the TensorRT version it was built with (a different major is refused) and
-    the plugin library to load; ``plugin_library`` overrides the latter.
+    the plugin library to load; ``plugin_library`` (--plugins: a build folder or a library in it) overrides the
+    latter.
     """
 
     def __init__(self, engine_path: str, plugin_library: str | None = None, device: int = 0,
@@ -26,9 +27,9 @@ class EngineRunner:
         self.torch, self.trt = torch, trt
         self.sidecar = read_sidecar(engine_path)
         check_same_major(f"engine {engine_path}", self.sidecar["tensorrt"], trt.__version__)
-        library = plugin_library or self.sidecar["plugin_library"]["path"]
-        if not Path(library).is_file():
-            raise FileNotFoundError(f"plugin library {library} not found (pass --plugins)")
+        library = engine_plugin_library(self.sidecar, plugin_library)
+        if not library.is_file():
+            raise FileNotFoundError(f"plugin library {library} not found (pass --plugins, the plugins/ build folder)")
         check_plugin_library(library, trt.__version__)
         self.device = torch.device("cuda", device)
         check_same_gpu(f"engine {engine_path}", self.sidecar.get("gpu"), torch.cuda.get_device_name(self.device))

@@ -1,11 +1,11 @@
-"""``instancevg-bench``: latency and throughput of the backends on the same inputs.
+"""instancevg-bench: latency and throughput of the backends on the same inputs.
 
     instancevg-bench --backends pytorch,onnxruntime --onnx model.onnx --batch-sizes 1,4 -o bench.json
     instancevg-bench --backends pytorch,tensorrt --engine model.engine --device cuda --checkpoint CKPT ...
     instancevg-bench --backends triton --url grpc://127.0.0.1:8001 --batch-sizes 1,8   # a Triton deployment
 
 Every backend gets the same preprocessed batch (the bundled sample image and expression, repeated), a
-warm-up, then timed iterations of ``backend.forward`` (host inputs to host outputs, transfers included).
+warm-up, then timed iterations of backend.forward (host inputs to host outputs, transfers included).
 Reports median / p90 / p99 latency, throughput, the machine, and the ratio to the PyTorch eager
 baseline measured in the same run.
 """
@@ -21,12 +21,14 @@ import time
 import numpy as np
 
 from instancevg import bundled
-from instancevg.cli.arguments import add_runtime_arguments
+from instancevg.cli.arguments import (CommandError, add_model_arguments, add_output_argument, add_plugins_argument,
+                                     add_progress_argument, add_runtime_arguments, apply_plugins, check_writable,
+                                     make_parser, run_command)
 from instancevg.data.tokenizer import Tokenizer
 from instancevg.data.transforms import read_image
 from instancevg.inference import prepare_inputs
 
-from .cli import BACKENDS, make_backend, reference_pytorch_settings
+from .cli import BACKENDS, add_graph_arguments, make_backend, reference_pytorch_settings
 from .report import tool_versions, write_report
 
 
@@ -97,59 +99,56 @@ def format_rows(rows: list[dict]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="instancevg-bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--backends", default="pytorch", help="comma-separated, from " + ", ".join(BACKENDS))
-    p.add_argument("--onnx", help="portable graph (onnxruntime)")
-    p.add_argument("--engine", help="TensorRT engine (tensorrt)")
-    p.add_argument("--plugins", help="plugin library (default: from the engine sidecar)")
-    p.add_argument("--url", help="Triton server of an instancevg-triton deployment (triton): http://HOST:PORT or "
-                                 "grpc://HOST:PORT")
-    p.add_argument("--triton-model", default="instancevg_core", help="its core model (default: %(default)s)")
-    p.add_argument("--config", help="PyTorch config (default: the graph's, else tiny)")
-    p.add_argument("--checkpoint")
-    p.add_argument("--tokenizer")
-    p.add_argument("--random-weights", action="store_true")
-    p.add_argument("--trust-checkpoint", action="store_true",
-                   help="unpickle a checkpoint that safe loading refuses (runs code from the file: trusted files only)")
-    p.add_argument("--batch-sizes", default="1", help="comma-separated (default 1)")
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--iters", type=int, default=20)
-    p.add_argument("-o", "--output", help="JSON report")
+    p = make_parser("instancevg-bench", __doc__)
+    p.add_argument("--backends", default="pytorch",
+                   help=f"comma-separated, from {', '.join(BACKENDS)} (default: %(default)s)")
+    p.add_argument("--batch-sizes", default="1", help="comma-separated batch sizes (default: %(default)s)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed iterations first (default: %(default)s)")
+    p.add_argument("--iters", type=int, default=20, help="timed iterations (default: %(default)s)")
+    add_graph_arguments(p.add_argument_group("exported model"))
+    add_model_arguments(p)
     add_runtime_arguments(p, cuda_graph=True)
+    add_plugins_argument(p)
+    add_output_argument(p, "JSON report")
+    add_progress_argument(p)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    names = [n.strip() for n in args.backends.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(BACKENDS))
+    if unknown:
+        raise CommandError(f"--backends: unknown {unknown}; expected some of {list(BACKENDS)}")
     try:
-        names = [n.strip() for n in args.backends.split(",") if n.strip()]
-        unknown = sorted(set(names) - set(BACKENDS))
-        if unknown:
-            raise ValueError(f"unknown backends {unknown}; expected some of {list(BACKENDS)}")
         batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
-        if args.iters < 1 or args.warmup < 0 or min(batch_sizes) < 1:
-            raise ValueError("--iters and the batch sizes must be >= 1, --warmup >= 0")
-        backends = {}
-        for name in names:
-            if name != "pytorch":
-                backends[name] = make_backend(name, args, args.onnx, args.engine, args.config)
-        if "pytorch" in names:
-            graph = next(iter(backends.values()), None)
-            config = args.config or (graph.config.name if graph else None)
-            if graph is not None and not args.checkpoint:
-                args.random_weights = args.random_weights or reference_pytorch_settings(graph)[1]
-            backends = {"pytorch": make_backend("pytorch", args, config=config), **backends}
-        rows = benchmark(backends, batch_sizes, args.warmup, args.iters)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"instancevg-bench: error: {exc}", file=sys.stderr)
-        return 2
+    except ValueError:
+        raise CommandError(f"--batch-sizes {args.batch_sizes}: expected comma-separated integers") from None
+    if args.iters < 1 or args.warmup < 0 or min(batch_sizes) < 1:
+        raise CommandError("--iters and the batch sizes must be >= 1, --warmup >= 0")
+    if args.output:
+        check_writable(args.output, "-o")
+    apply_plugins(args)
+    backends = {}
+    for name in names:
+        if name != "pytorch":
+            backends[name] = make_backend(name, args, args.onnx, args.engine, args.config)
+    if "pytorch" in names:
+        graph = next(iter(backends.values()), None)
+        config = args.config or (graph.config.name if graph else None)
+        if graph is not None and not args.checkpoint:
+            args.random_weights = args.random_weights or reference_pytorch_settings(graph)[1]
+        backends = {"pytorch": make_backend("pytorch", args, config=config), **backends}
+    rows = benchmark(backends, batch_sizes, args.warmup, args.iters, progress=not args.no_progress)
     print(format_rows(rows))
     if args.output:
         write_report(args.output, {"format": "instancevg-bench", "version": 1, "machine": machine(),
                                    "tools": tool_versions(), "warmup": args.warmup, "rows": rows})
         print(f"report written to {args.output}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command("instancevg-bench", run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

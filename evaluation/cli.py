@@ -1,4 +1,4 @@
-"""``instancevg-eval``: score a backend (or a predictions file) on the benchmarks of the paper, and prove
+"""instancevg-eval: score a backend (or a predictions file) on the benchmarks of the paper, and prove
 that two backends score the same.
 
     instancevg-eval --backend pytorch --dataset grefcoco --split val --data-root DATA \\
@@ -8,10 +8,10 @@ that two backends score the same.
         --suite paper --data-root DATA --output parity.json          # + parity.md and parity.html
     instancevg-eval --predictions preds.jsonl --dataset grefcoco --split val --data-root DATA
 
-Prints one table per paper table (or, with ``--compare``, the parity summary and verdict) and writes a
-JSON report (``--output``; with ``--compare`` also the .md and .html parity report next to it)
-atomically. With ``--compare`` the command exits with status 1 when a metric delta exceeds the tolerance.
-Under ``torchrun --nproc_per_node N`` the samples are sharded and gathered back in dataset order.
+Prints one table per paper table (or, with --compare, the parity summary and verdict) and writes a
+JSON report (-o; with --compare also the .md and .html parity report next to it) atomically. With
+--compare the command exits with status 1 when a metric delta exceeds the tolerance. Under
+torchrun --nproc_per_node N the samples are sharded and gathered back in dataset order.
 """
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ import argparse
 import sys
 
 from instancevg import notices
-from instancevg.cli.arguments import add_runtime_arguments, runtime_options
-from instancevg.config import PRESETS
+from instancevg.cli.arguments import (CommandError, add_data_arguments, add_model_arguments, add_output_argument,
+                                     add_plugins_argument, add_progress_argument, add_runtime_arguments, apply_plugins,
+                                     check_writable, make_parser, model_config, run_command, runtime_options)
 from instancevg.data.datasets import DatasetError, available_benchmarks, get_benchmark, open_dataset
 from instancevg.notices import warn_once
 
@@ -32,48 +33,48 @@ BACKENDS = ("pytorch", "onnxruntime", "tensorrt", "triton")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="instancevg-eval", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = make_parser("instancevg-eval", __doc__)
     what = p.add_argument_group("what to evaluate")
     what.add_argument("--dataset", help="benchmark name (refcoco, refcoco+, refcocog, grefcoco, refzom, rrefcoco, "
                                         "rrefcoco+, rrefcocog)")
     what.add_argument("--split", help="split (default: every evaluation split of the benchmark)")
     what.add_argument("--suite", choices=("paper",), help="every benchmark/split of the paper found under --data-root")
-    what.add_argument("--data-root", required=True, help="folder holding the datasets (either input format)")
-    what.add_argument("--format", default="auto", choices=("auto", "unified", "original"), help="input format")
     what.add_argument("--max-samples", type=int, help="evaluate only the first N samples of each split (smoke runs)")
-    model = p.add_argument_group("backend")
-    model.add_argument("--backend", default="pytorch", choices=BACKENDS)
-    model.add_argument("--onnx", help="portable ONNX graph (--backend onnxruntime)")
-    model.add_argument("--engine", help="TensorRT engine (--backend tensorrt)")
-    model.add_argument("--plugins", help="libinstancevg_plugins.so (default: the one recorded in the engine sidecar)")
-    model.add_argument("--url", help="Triton server of an instancevg-triton deployment (--backend triton): "
-                                     "http://HOST:PORT or grpc://HOST:PORT")
-    model.add_argument("--triton-model", default="instancevg_core",
-                       help="core model of the deployment (--backend triton; default: %(default)s)")
-    model.add_argument("--predictions", help="score this predictions file instead of running a model")
-    model.add_argument("--config", help="model preset for the pytorch backend (default: the graph's, else tiny)",
-                       choices=sorted(PRESETS))
-    model.add_argument("--checkpoint", help="InstanceVG checkpoint for the pytorch backend (default: bundled for tiny)")
-    model.add_argument("--tokenizer", help="SentencePiece model (default: bundled for tiny)")
-    model.add_argument("--random-weights", action="store_true", help="pytorch backend without a checkpoint (smoke test)")
-    model.add_argument("--trust-checkpoint", action="store_true",
-                       help="unpickle a checkpoint that safe loading refuses (runs code from the file: trusted files only)")
-    model.add_argument("--batch-size", type=int, default=8)
-    model.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
+    add_data_arguments(p)
+    backend = p.add_argument_group("backend")
+    backend.add_argument("--backend", default="pytorch", choices=BACKENDS,
+                         help="what runs the model (default: %(default)s)")
+    add_graph_arguments(backend)
+    backend.add_argument("--predictions", help="score this predictions file instead of running a model")
+    backend.add_argument("--batch-size", type=int, default=8, help="samples per batch (default: %(default)s)")
+    backend.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default: 0)")
+    add_plugins_argument(backend)
+    add_model_arguments(p)
     add_runtime_arguments(p)
     parity = p.add_argument_group("parity")
     parity.add_argument("--compare", choices=BACKENDS, help="reference backend to compare with")
-    parity.add_argument("--compare-onnx", help="portable graph of an onnxruntime reference")
+    parity.add_argument("--compare-onnx", help="ONNX graph of an onnxruntime reference")
     parity.add_argument("--compare-engine", help="engine of a tensorrt reference")
     parity.add_argument("--tolerance", type=float,
                         help="largest allowed metric delta in points (default: 0.5 for FP32 graphs, 2.0 for FP16)")
     out = p.add_argument_group("outputs")
-    out.add_argument("--output", "-o", help="JSON report path (with --compare also .md and .html summaries)")
-    out.add_argument("--save-predictions", help="predictions file (JSON Lines); with several splits, "
-                                                "'{dataset}' and '{split}' in the name are filled in")
-    out.add_argument("--no-progress", action="store_true")
+    add_output_argument(out, "JSON report (with --compare also the .md and .html summaries next to it)")
+    out.add_argument("--save-predictions", help="predictions file (JSON Lines); with several splits, '{dataset}' and "
+                                                "'{split}' in the name are filled in; checked writable before any "
+                                                "work starts")
+    add_progress_argument(out)
     return p
+
+
+def add_graph_arguments(group) -> None:
+    """--onnx, --engine, --url, --triton-model: the exported model a backend runs (eval and bench)."""
+    group.add_argument("--onnx", help="ONNX graph exported by instancevg-export (backend onnxruntime): portable, or "
+                                      "tensorrt target with the plugin kernels")
+    group.add_argument("--engine", help="TensorRT engine built by instancevg-build-engine (backend tensorrt)")
+    group.add_argument("--url", help="Triton server of an instancevg-triton deployment (backend triton): "
+                                     "http://HOST:PORT or grpc://HOST:PORT")
+    group.add_argument("--triton-model", default="instancevg_core",
+                       help="core model of the Triton deployment (backend triton; default: %(default)s)")
 
 
 def _splits(args) -> list[tuple[str, str]]:
@@ -84,7 +85,7 @@ def _splits(args) -> list[tuple[str, str]]:
                                "original releases; see instancevg/data/datasets/registry.py)")
         return [(name, split) for name in found for split in get_benchmark(name).splits]
     if not args.dataset:
-        raise ValueError("give --dataset (with an optional --split) or --suite paper")
+        raise CommandError("give --dataset (with an optional --split) or --suite paper")
     splits = [args.split] if args.split else list(get_benchmark(args.dataset).splits)
     return [(args.dataset, s) for s in splits]
 
@@ -93,7 +94,7 @@ def _predictions_path(template: str | None, name: str, split: str, several: bool
     if template is None:
         return None
     if several and "{split}" not in template:
-        raise ValueError("--save-predictions needs '{dataset}' and '{split}' in its name when several splits run")
+        raise CommandError("--save-predictions needs '{dataset}' and '{split}' in its name when several splits run")
     return template.format(dataset=name, split=split)
 
 
@@ -106,20 +107,20 @@ def make_backend(kind: str, args, onnx: str | None = None, engine: str | None = 
     cuda_graph = getattr(args, "cuda_graph", False)
     if kind == "onnxruntime":
         if not onnx:
-            raise ValueError("--backend onnxruntime needs --onnx model.onnx (a --target portable export)")
+            raise CommandError("--backend onnxruntime needs --onnx model.onnx (exported by instancevg-export)")
         from .backends.onnxruntime import OnnxRuntimeBackend
 
         return OnnxRuntimeBackend(onnx, args.tokenizer, device)
     if kind == "triton":
         if not args.url:
-            raise ValueError("--backend triton needs --url http://HOST:PORT (or grpc://HOST:PORT) of a running "
+            raise CommandError("--backend triton needs --url http://HOST:PORT (or grpc://HOST:PORT) of a running "
                              "instancevg-triton deployment")
         from .backends.triton import TritonBackend
 
         return TritonBackend(args.url, args.triton_model, args.tokenizer)
     if kind == "tensorrt":
         if not engine:
-            raise ValueError("--backend tensorrt needs --engine model.engine (built by instancevg-build-engine)")
+            raise CommandError("--backend tensorrt needs --engine model.engine (built by instancevg-build-engine)")
         from .backends.tensorrt import TensorRTBackend
 
         return TensorRTBackend(engine, args.tokenizer, args.plugins, device if device.startswith("cuda") else "cuda",
@@ -127,8 +128,8 @@ def make_backend(kind: str, args, onnx: str | None = None, engine: str | None = 
     from .backends.pytorch import PyTorchBackend
 
     options = {"cuda_graph": cuda_graph} if reference else runtime_options(args)
-    return PyTorchBackend.from_files(config or "tiny", args.checkpoint, args.tokenizer, device, args.random_weights,
-                                     trusted=args.trust_checkpoint, **options)
+    return PyTorchBackend.from_files(config or model_config(args), args.checkpoint, args.tokenizer, device,
+                                     args.random_weights, trusted=args.trust_checkpoint, **options)
 
 
 def reference_pytorch_settings(candidate) -> tuple[str, bool]:
@@ -152,10 +153,23 @@ def warn_token_budgets(benchmarks: list[str], config) -> None:
                   f"other budgets: {official}")
 
 
+def check_outputs(args, targets: list[tuple[str, str]]) -> None:
+    """-o and every --save-predictions file writable, before any work."""
+    if args.output:
+        check_writable(args.output, "-o")
+    for name, split in targets:
+        path = _predictions_path(args.save_predictions, name, split, len(targets) > 1)
+        if path is not None:
+            check_writable(path, "--save-predictions")
+
+
 def run(args) -> int:
     notices.reset()  # "once per run" warnings: a new run in this process reports afresh
-    distributed.init_from_environment(args.device)
+    apply_plugins(args)
     targets = _splits(args)
+    check_outputs(args, targets)
+    datasets = [open_dataset(name, split, args.data_root, format=args.format) for name, split in targets]
+    distributed.init_from_environment(args.device)
     backend = reference = None
     if not args.predictions:
         backend = make_backend(args.backend, args, args.onnx, args.engine, args.config)
@@ -169,9 +183,11 @@ def run(args) -> int:
     if backend is not None and distributed.is_main():
         warn_token_budgets([name for name, _ in targets], backend.config)
     results, parity = [], []
-    for name, split in targets:
+    for (name, split), dataset in zip(targets, datasets):
         benchmark = get_benchmark(name)
-        dataset = open_dataset(name, split, args.data_root, format=args.format)
+        if distributed.is_main():
+            count = len(dataset) if args.max_samples is None else min(args.max_samples, len(dataset))
+            print(f"{name}/{split}: {count} samples", flush=True)
         if args.predictions:
             results.append(score_predictions(args.predictions, dataset, benchmark.metrics,
                                              progress=not args.no_progress))
@@ -209,12 +225,7 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except (ValueError, FileNotFoundError, OSError, RuntimeError) as exc:
-        print(f"instancevg-eval: error: {exc}", file=sys.stderr)
-        return 2
+    return run_command("instancevg-eval", run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,13 @@
-"""``instancevg-demo``: the whole chain on the embedded default, on a CPU, with nothing downloaded.
+"""instancevg-demo: the whole chain on the embedded default, on a CPU, with nothing downloaded.
 
 bundled tiny model -> ONNX exports (tensorrt and portable targets, FP32 and FP16, each verified) ->
 ONNX Runtime evaluation of all four graphs on synthetic data of every benchmark format (the tensorrt-target
 graphs with the plugins' own kernels as custom operators: the exact graph TensorRT receives) -> parity
 report against PyTorch (and the tensorrt backend too where TensorRT, a GPU and the plugin library exist).
-The plugins' host kernels are built with CMake into <output>/build/plugins when none are found
-($INSTANCEVG_PLUGINS, build/plugins).
+The plugins' host kernels are built with CMake into OUTPUT/build/plugins when none are found
+(--plugins / $INSTANCEVG_PLUGINS, else build/plugins).
 
-    instancevg-demo --output demo/
+    instancevg-demo -o demo/
 
 writes demo/data (the synthetic datasets), demo/models (graphs + sidecars), demo/build (the host kernels,
 when built here) and the parity report
@@ -23,6 +23,8 @@ from pathlib import Path
 
 from engines.tensorrt_import import tensorrt_unavailable
 from instancevg import bundled
+from instancevg.cli.arguments import (add_output_argument, add_plugins_argument, add_progress_argument, apply_plugins,
+                                     check_writable, make_parser, run_command)
 from instancevg.data.datasets import available_benchmarks, get_benchmark, open_dataset
 from instancevg.data.synthetic import generate
 from instancevg.ops import kernels
@@ -42,6 +44,7 @@ def run_demo(output: str | Path, num_images: int = 32, seed: int = 0, batch_size
     from .backends.pytorch import PyTorchBackend
 
     output = Path(output)
+    plugin_library = plugin_library_path()  # before a host build below points the search at that build
     checkpoint = bundled.default_checkpoint("tiny")
     random_weights = checkpoint is None
     print(f"[1/4] synthetic data -> {output / 'data'}", flush=True)
@@ -70,7 +73,6 @@ def run_demo(output: str | Path, num_images: int = 32, seed: int = 0, batch_size
                 candidates[label] = OnnxRuntimeBackend(graphs[f"tiny_{target}_{p}"])
             except RuntimeError as exc:  # the plugin kernels could not be built or loaded here
                 not_run.append(NotRun(label, str(exc)))
-    plugin_library = plugin_library_path()
     skipped = tensorrt_unavailable(plugin_library)
     not_run += [] if skipped is None else [NotRun(f"tensorrt {p}", skipped) for p in ("fp32", "fp16")]
     if skipped is None:
@@ -105,23 +107,28 @@ def run_demo(output: str | Path, num_images: int = 32, seed: int = 0, batch_size
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="instancevg-demo", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--output", "-o", default="instancevg-demo", help="output folder (default: ./instancevg-demo)")
-    p.add_argument("--num-images", type=int, default=32, help="synthetic images (default 32)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=4)
+def build_parser() -> argparse.ArgumentParser:
+    p = make_parser("instancevg-demo", __doc__)
+    add_output_argument(p, "output folder", default="instancevg-demo")
+    p.add_argument("--num-images", type=int, default=32, help="synthetic images (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=4, help="samples per batch (default: %(default)s)")
     p.add_argument("--max-samples", type=int, help="evaluate only the first N samples of each split")
-    p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
-    try:
-        report = run_demo(args.output, args.num_images, args.seed, args.batch_size, args.max_samples,
-                          not args.no_progress)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"instancevg-demo: error: {exc}", file=sys.stderr)
-        return 2
+    add_plugins_argument(p)
+    add_progress_argument(p)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    check_writable(args.output, "-o", "folder")
+    apply_plugins(args)
+    report = run_demo(args.output, args.num_images, args.seed, args.batch_size, args.max_samples,
+                      not args.no_progress)
     return 0 if report.passed else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command("instancevg-demo", run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

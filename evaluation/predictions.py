@@ -1,4 +1,4 @@
-"""The predictions file (ARCHITECTURE.md, "Predictions file"): JSON Lines, written atomically.
+"""The predictions file: JSON Lines, written atomically.
 
 Line 1, the header::
 

@@ -1,30 +1,31 @@
-"""``instancevg-train``: train (or fine-tune) InstanceVG as the official code does, on one process or under
-``torchrun`` (DDP: gloo on CPU, nccl on CUDA).
+"""instancevg-train: train (or fine-tune) InstanceVG as the official code does, on one process or under
+torchrun (DDP: gloo on CPU, nccl on CUDA).
 
-    instancevg-train --config gres-base --dataset grefcoco --data-root DATA \\
+    instancevg-train --config gres-base --dataset grefcoco --data-root DATA --device cuda \\
         --pretrained-beit3 beit3_base_patch16_224.pth --tokenizer beit3.spm --work-dir runs/gres-base
-    torchrun --nproc_per_node 8 -m evaluation.train_cli --config gres-base ...   (same arguments)
+    torchrun --nproc_per_node 8 -m evaluation.train_cli --config gres-base --device cuda ...   (same arguments)
 
 Defaults follow the official config of the dataset's family (gRefCOCO / Ref-ZOM / R-RefCOCO: 10 epochs,
 warm-up 1, decay x0.1 at 7; RefCOCO: 20 epochs, warm-up 3, decay at 15), batch 16 per process, lr 5e-4
-(BEiT-3 encoder: lr / 10), grad-norm clip 0.15, seed 6666. After every epoch the model is evaluated on
---eval-split with the official metrics (sharded over the processes under torchrun), ``latest.pth`` and the
-best checkpoints are written (rank 0, official format) and a line goes to ``metrics.jsonl``.
-``--resume WORK_DIR/latest.pth`` continues a run exactly. Every input is checked (config, dataset, files,
-work dir, pretrained weights) before training starts.
+(BEiT-3 encoder: lr / 10), grad-norm clip 0.15, seed 6666. --device is cpu unless given, as in every
+command: pass --device cuda to train on GPUs. After every epoch the model is evaluated on --eval-split with
+the official metrics (sharded over the processes under torchrun), latest.pth and the best checkpoints are
+written (rank 0, official format) and a line goes to metrics.jsonl. --resume WORK_DIR/latest.pth
+continues a run exactly. Every input is checked (config, dataset, files, work dir, pretrained weights)
+before training starts.
 
-The command lives in the evaluation stage because it composes both: the training stack of ``instancevg``
-and, after every epoch, the evaluation runner; ``instancevg`` itself imports no later stage.
+The command lives in the evaluation stage because it composes both: the training stack of instancevg
+and, after every epoch, the evaluation runner; instancevg itself imports no later stage.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from instancevg import bundled
-from instancevg.config import PRESETS
+from instancevg.cli.arguments import (add_data_arguments, add_model_arguments, add_progress_argument,
+                                     add_runtime_arguments, check_writable, make_parser, model_config, run_command)
 
 # official checkpoint selection per family: (file, "evaluator/metric")
 BEST_METRICS = {
@@ -36,42 +37,44 @@ BEST_METRICS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="instancevg-train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", required=True, choices=sorted(PRESETS), help="model preset")
-    p.add_argument("--data-root", required=True, help="data root holding the dataset (either format)")
+    p = make_parser("instancevg-train", __doc__)
     p.add_argument("--dataset", required=True, help="benchmark to train on (grefcoco, refcoco, refzom, ...)")
     p.add_argument("--split", help="training split (default: the benchmark's train split)")
-    p.add_argument("--format", default="auto", choices=("auto", "unified", "original"),
-                   help="annotation format (default auto)")
-    p.add_argument("--pretrained-beit3", help="official BEiT-3 weights (e.g. beit3_base_patch16_224.pth)")
-    p.add_argument("--load-from", help="initialise from an InstanceVG checkpoint (fine-tuning; not a resume)")
-    p.add_argument("--tokenizer", help="SentencePiece model (beit3.spm); default: bundled for tiny")
-    p.add_argument("--work-dir", help="output folder (default: work_dirs/<config>-<dataset>)")
-    p.add_argument("--epochs", type=int, help="epochs (default: official for the family, 10 or 20)")
-    p.add_argument("--warmup-epochs", type=int, help="warm-up epochs (default: official, 1 or 3)")
-    p.add_argument("--decay-epochs", type=int, nargs="*",
-                   help="epochs (1-based) from which the lr is multiplied by 0.1 (default: official, 7 or 15)")
-    p.add_argument("--batch-size", type=int, default=16, help="batch size per process (default 16)")
-    p.add_argument("--lr", type=float, default=5e-4, help="learning rate of the head (default 5e-4)")
-    p.add_argument("--lr-vis-enc", type=float, help="learning rate of the BEiT-3 encoder (default lr / 10)")
-    p.add_argument("--grad-clip", type=float, default=0.15, help="gradient L2-norm clip, 0 = off (default 0.15)")
-    p.add_argument("--resume", help="continue a run from its latest.pth (exact: optimizer, schedule, RNG)")
-    p.add_argument("--trust-checkpoint", action="store_true",
-                   help="unpickle a --pretrained-beit3/--load-from/--resume file that safe loading refuses (runs code "
-                        "from the file: trusted files only)")
-    p.add_argument("--amp", action="store_true",
-                   help="mixed precision (float16 + grad scaling on CUDA, bfloat16 on CPU); losses stay float32")
-    p.add_argument("--seed", type=int, default=6666, help="seed (default 6666, official)")
-    p.add_argument("--workers", type=int, default=2, help="data-loading workers per process (default 2)")
-    p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
-    p.add_argument("--threads", type=int, help="torch CPU threads per process (default: torch's choice)")
-    p.add_argument("--eval-split", help="split evaluated after each epoch (default: the benchmark's first "
-                                        "evaluation split); 'none' disables evaluation")
-    p.add_argument("--eval-batch-size", type=int, default=16, help="evaluation batch size (default 16)")
-    p.add_argument("--train-limit", type=int, help="use only the first N training samples (smoke tests)")
-    p.add_argument("--log-interval", type=int, default=10, help="steps per metrics.jsonl line (default 10)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--work-dir", help="output folder: checkpoints, metrics.jsonl; checked writable before any work "
+                                      "starts (default: work_dirs/<config>-<dataset>)")
+    init = p.add_argument_group("initial weights")
+    init.add_argument("--pretrained-beit3", metavar="PTH",
+                      help="official BEiT-3 weights (e.g. beit3_base_patch16_224.pth)")
+    init.add_argument("--load-from", metavar="PTH",
+                      help="initialise from an InstanceVG checkpoint (fine-tuning; not a resume)")
+    init.add_argument("--resume", metavar="PTH",
+                      help="continue a run from its latest.pth (exact: optimizer, schedule, RNG)")
+    schedule = p.add_argument_group("schedule")
+    schedule.add_argument("--epochs", type=int, help="epochs (default: official for the family, 10 or 20)")
+    schedule.add_argument("--warmup-epochs", type=int, help="warm-up epochs (default: official, 1 or 3)")
+    schedule.add_argument("--decay-epochs", type=int, nargs="*",
+                          help="epochs (1-based) from which the lr is multiplied by 0.1 (default: official, 7 or 15)")
+    schedule.add_argument("--batch-size", type=int, default=16, help="batch size per process (default: 16)")
+    schedule.add_argument("--lr", type=float, default=5e-4, help="learning rate of the head (default: 5e-4)")
+    schedule.add_argument("--lr-vis-enc", type=float, help="learning rate of the BEiT-3 encoder (default: lr / 10)")
+    schedule.add_argument("--grad-clip", type=float, default=0.15,
+                          help="gradient L2-norm clip, 0 = off (default: 0.15)")
+    schedule.add_argument("--amp", action="store_true",
+                          help="mixed precision (float16 + grad scaling on CUDA, bfloat16 on CPU); losses stay "
+                               "float32")
+    schedule.add_argument("--seed", type=int, default=6666, help="seed (default: 6666, official)")
+    schedule.add_argument("--workers", type=int, default=2, help="data-loading workers per process (default: 2)")
+    schedule.add_argument("--threads", type=int, help="torch CPU threads per process (default: torch's choice)")
+    schedule.add_argument("--train-limit", type=int, help="use only the first N training samples (smoke tests)")
+    schedule.add_argument("--log-interval", type=int, default=10, help="steps per metrics.jsonl line (default: 10)")
+    evaluation = p.add_argument_group("evaluation after each epoch")
+    evaluation.add_argument("--eval-split", help="split evaluated after each epoch (default: the benchmark's first "
+                                                 "evaluation split); 'none' disables evaluation")
+    evaluation.add_argument("--eval-batch-size", type=int, default=16, help="evaluation batch size (default: 16)")
+    add_data_arguments(p)
+    add_model_arguments(p, checkpoint=False, random_weights=False)
+    add_runtime_arguments(p, ops=False)
+    add_progress_argument(p)
     return p
 
 
@@ -99,11 +102,13 @@ def run(args: argparse.Namespace) -> dict:
     from instancevg.model import build_model
     from instancevg.training.data import GroundingTrainSet
     from instancevg.training.schedule import OFFICIAL_SCHEDULES
-    from instancevg.training.trainer import TrainConfig, Trainer, check_work_dir, seed_everything
+    from instancevg.training.trainer import TrainConfig, Trainer, seed_everything
 
     # ---- cheap checks first: nothing is built before every input is known to be usable
-    cfg = get_config(args.config)
+    cfg = get_config(model_config(args))
     benchmark = get_benchmark(args.dataset)
+    work_dir = check_writable(args.work_dir or Path("work_dirs") / f"{cfg.name}-{benchmark.name}", "--work-dir",
+                              "folder")
     if args.threads:
         torch.set_num_threads(args.threads)
     epochs, warmup, decay = OFFICIAL_SCHEDULES[benchmark.family]
@@ -124,12 +129,9 @@ def run(args: argparse.Namespace) -> dict:
     if tokenizer.vocab_size > cfg.encoder.vocab_size:
         raise ValueError(f"tokenizer {tokenizer_path} emits {tokenizer.vocab_size} ids but config {cfg.name!r} "
                          f"embeds only {cfg.encoder.vocab_size}")
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    work_dir = Path(args.work_dir or Path("work_dirs") / f"{cfg.name}-{benchmark.name}")
+    device = torch.device(args.device)
     distributed.init_distributed(device)
     device = distributed.local_device(device)
-    if distributed.is_main_process():
-        check_work_dir(work_dir)
 
     train_samples = open_dataset(benchmark.name, args.split or benchmark.train_split, args.data_root, args.format)
     if args.train_limit:
@@ -156,18 +158,13 @@ def run(args: argparse.Namespace) -> dict:
         distributed.cleanup()
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from instancevg.data.datasets import DatasetError
-
-    try:
-        run(args)
-    except (ValueError, FileNotFoundError, PermissionError, DatasetError) as exc:
-        rank = os.environ.get("RANK")
-        prefix = f"instancevg-train (rank {rank})" if rank not in (None, "0") else "instancevg-train"
-        print(f"{prefix}: error: {exc}", file=sys.stderr)
-        return 2
+def train(args: argparse.Namespace) -> int:
+    run(args)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command("instancevg-train", train, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Checks of an exported graph against the contracts of ARCHITECTURE.md: the plugin node contract
+"""Checks of an exported graph against its contracts: the plugin node contract
 (tensorrt target; the generic part is engines.plugin_contract's, shared with the TensorRT compatibility
 check, the model-specific part is here), standard ops only (portable target), opset and IR version.
 

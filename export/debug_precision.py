@@ -34,6 +34,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from instancevg.cli.arguments import (add_output_argument, add_plugins_argument, apply_plugins, check_writable,
+                                     make_parser, run_command)
+
 from .ort_session import onnxruntime_session
 
 from engines.onnx_info import custom_nodes, network_inputs
@@ -137,22 +140,22 @@ def npz_feeds(path: Path, model: onnx.ModelProto, model_path: Path) -> dict[str,
 
 
 def engine_runner(engine: Path, plugin_library: str | None):
-    """Polygraphy's TrtRunner for a built engine, our plugin library loaded first (TensorRT needed)."""
-    from engines.plugin_library import check_plugin_library
+    """Polygraphy's TrtRunner for a built engine, our plugin library loaded first (TensorRT needed);
+    ``plugin_library``: --plugins (a build folder or a library in it), default as for every engine."""
+    from engines.plugin_library import check_plugin_library, engine_plugin_library
     from engines.tensorrt_import import import_tensorrt
 
+    if not engine.is_file():  # before the TensorRT hint
+        raise DebugPrecisionError(f"--engine {engine}: file not found")
     trt = import_tensorrt()
     from polygraphy.backend.common import BytesFromPath
     from polygraphy.backend.trt import EngineFromBytes, TrtRunner
 
-    if not engine.is_file():
-        raise DebugPrecisionError(f"--engine {engine}: file not found")
-    if plugin_library is None:
-        try:
-            plugin_library = read_sidecar(engine)["plugin_library"]["path"]
-        except (FileNotFoundError, KeyError, TypeError):
-            raise DebugPrecisionError(f"--engine {engine}: give --plugins (no engine sidecar naming the plugin "
-                                      "library)") from None
+    try:
+        engine_sidecar = read_sidecar(engine)
+    except FileNotFoundError:
+        engine_sidecar = {}  # then --plugins / $INSTANCEVG_PLUGINS / build/plugins
+    plugin_library = engine_plugin_library(engine_sidecar, plugin_library)
     check_plugin_library(plugin_library, trt.__version__)
     if trt.get_plugin_registry().load_library(str(plugin_library)) is None:
         raise DebugPrecisionError(f"TensorRT could not load the plugin library {plugin_library}")
@@ -527,34 +530,28 @@ Exit status: 0 all tensors agree, 1 some differ, 2 bad input.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="instancevg-debug-precision", description=DESCRIPTION,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = make_parser("instancevg-debug-precision", DESCRIPTION)
     p.add_argument("a", help="graph A, the reference side (e.g. the FP32 export)")
     p.add_argument("b", nargs="?", help="graph B (e.g. the FP16 export of the same model); or use --engine")
     p.add_argument("--engine", help="a TensorRT engine as side B (needs TensorRT and the plugin library)")
-    p.add_argument("--plugins", help="with --engine: libinstancevg_plugins.so (default: the engine sidecar's)")
     p.add_argument("--inputs", default="sample",
                    help="'sample': deterministic sample inputs for the config in A's sidecar (default); or a "
                         ".npz with one array per graph input")
     p.add_argument("--batch", type=int, help="with --inputs sample: batch size (default: the sidecar's)")
-    p.add_argument("--atol", type=float, default=DEFAULT_ATOL, help="absolute tolerance (default %(default)g)")
+    p.add_argument("--atol", type=float, default=DEFAULT_ATOL, help="absolute tolerance (default: %(default)g)")
     p.add_argument("--rtol", type=float, default=DEFAULT_RTOL,
-                   help="tolerance relative to each tensor's largest |A| (default %(default)g)")
-    p.add_argument("--first", type=int, default=5, help="how many offending nodes to print (default %(default)s)")
-    p.add_argument("-o", "--output", help="write the JSON report (every compared tensor) to this file")
+                   help="tolerance relative to each tensor's largest |A| (default: %(default)g)")
+    p.add_argument("--first", type=int, default=5, help="how many offending nodes to print (default: %(default)s)")
+    add_output_argument(p, "JSON report of every compared tensor")
+    add_plugins_argument(p)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        if args.output and Path(args.output).is_dir():
-            raise DebugPrecisionError(f"-o {args.output}: is a directory; give a file name such as report.json")
-        report = debug_precision(args.a, args.b, args.engine, args.plugins, args.inputs, args.batch,
-                                 args.atol, args.rtol)
-    except (DebugPrecisionError, FileNotFoundError, RuntimeError) as exc:
-        print(f"instancevg-debug-precision: error: {exc}", file=sys.stderr)
-        return 2
+def run(args: argparse.Namespace) -> int:
+    if args.output:
+        check_writable(args.output, "-o")
+    apply_plugins(args)
+    report = debug_precision(args.a, args.b, args.engine, args.plugins, args.inputs, args.batch, args.atol, args.rtol)
     print("\n".join(report.lines(args.first)))
     if args.output:
         from instancevg.io import write_json_atomic
@@ -562,6 +559,10 @@ def main(argv: list[str] | None = None) -> int:
         write_json_atomic(args.output, report.as_dict())
         print(f"wrote {args.output}")
     return 0 if report.passed else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command("instancevg-debug-precision", run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import os
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from instancevg.config import ModelConfig, get_config
 from instancevg.inference import load_model
 from engines.compat import CompatReport, check_tensorrt_compatibility
 from engines.sidecar import sidecar_path
-from instancevg.io import atomic_path, write_json_atomic
+from instancevg.io import atomic_path, unwritable_reason, write_json_atomic
 
 from . import contract
 from .graph import strip_debug_outputs, trace_to_onnx
@@ -89,19 +88,16 @@ def resolve_checkpoint(cfg: ModelConfig, checkpoint: str | Path | None, random_w
 
 
 def check_output_path(output: str | Path) -> Path:
-    """Fail early, before minutes of work, when the output cannot be written."""
+    """Fail early, before minutes of work, when the output cannot be written (creates nothing)."""
     path = Path(output)
     if path.is_dir():
-        raise ExportError(f"-o {path}: is a directory; give a file name such as {path / 'model.onnx'}")
+        raise ExportError(f"-o {path}: is a folder; give a file name such as {path / 'model.onnx'}")
     if path.suffix != ".onnx":
         raise ExportError(f"-o {path}: the output must end in .onnx (its sidecar is the .json next to it)")
-    parent = path.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{path.name}.", suffix=".probe"):
-            pass
-    except OSError as exc:
-        raise ExportError(f"-o {path}: cannot write in {parent}: {exc.strerror or exc}") from None
+    for target in (path, sidecar_path(path)):
+        reason = unwritable_reason(target)
+        if reason is not None:
+            raise ExportError(f"-o {path}: {reason}" if target == path else f"sidecar {target}: {reason}")
     return path
 
 

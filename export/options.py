@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from instancevg.ops.export_target import TARGETS
 
 # torch 2.13's dynamo exporter works at opset 18 and converts to the requested one afterwards. Opset >= 20
-# changes GridSample's mode names and TensorRT's parser then silently samples nearest (FACTS.md §4): we
+# changes GridSample's mode names and TensorRT's parser then silently samples nearest (engines/README.md, rule gridsample-opset20): we
 # stay at 17..19 for both targets (the tensorrt graph has no GridSample, but every graph we ship is one
 # we verified in that range).
 MIN_OPSET, MAX_OPSET, DEFAULT_OPSET = 17, 19, 18
@@ -81,7 +81,7 @@ class ExportOptions:
             raise ValueError("--fp16-io needs --fp16 (FP16 graph inputs/outputs on an FP16 graph)")
         if not MIN_OPSET <= self.opset <= MAX_OPSET:
             hint = (" opset >= 20 renames GridSample's modes and TensorRT's parser then samples nearest "
-                    "(FACTS.md §4)") if self.opset >= 20 else ""
+                    "(engines/README.md, rule gridsample-opset20)") if self.opset >= 20 else ""
             raise ValueError(f"--opset must lie in {MIN_OPSET}..{MAX_OPSET}, got {self.opset}.{hint}")
 
     @property

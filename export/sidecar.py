@@ -1,5 +1,5 @@
 """The sidecar ``model.json`` next to ``model.onnx``: everything a consumer (engines, evaluation) needs to
-feed the graph and read its outputs without guessing (ARCHITECTURE.md, ONNX targets)."""
+feed the graph and read its outputs without guessing."""
 from __future__ import annotations
 
 import datetime

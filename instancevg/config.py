@@ -1,6 +1,6 @@
 """Model configurations: frozen dataclasses and the named presets.
 
-Presets mirror the official configs (FACTS.md §1): ``gres-base`` / ``gres-large`` (gRefCOCO, Ref-ZOM,
+Presets mirror the official configs: ``gres-base`` / ``gres-large`` (gRefCOCO, Ref-ZOM,
 R-RefCOCO: N_q 10, 50 tokens), ``refcoco-base`` / ``refcoco-large`` (RefCOCO/+/g: N_q 1, 20 tokens) and
 ``tiny``, which runs every code path of the others with small dimensions (tests, demos, the bundled
 model).
@@ -51,7 +51,7 @@ class PostprocessConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Official loss weights (FACTS.md §1 Training)."""
+    """Official loss weights (the official head's defaults)."""
 
     cost_class: float = 1.0
     cost_bbox: float = 5.0

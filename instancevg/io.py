@@ -49,6 +49,28 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def unwritable_reason(path: str | os.PathLike, kind: str = "file") -> str | None:
+    """Why ``path`` cannot be written, or None when it can: ``kind`` "file" (a file; missing folders above
+    it would be created) or "folder" (a folder, created when missing, that files go into). Creates
+    nothing: the nearest existing folder is probed with a temporary file, which is removed."""
+    path = Path(path)
+    if kind == "file" and path.is_dir():
+        return "is a folder; give a file name"
+    if kind == "folder" and path.exists() and not path.is_dir():
+        return "exists and is not a folder"
+    existing = path if kind == "folder" else path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"cannot write in {existing}: not a folder"
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-check-", suffix=".tmp"):
+            pass
+    except OSError as exc:
+        return f"cannot write in {existing}: {exc.strerror or exc}"
+    return None
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

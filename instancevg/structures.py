@@ -1,4 +1,4 @@
-"""The records that flow between stages (ARCHITECTURE.md, One flow for every backend).
+"""The records that flow between stages (one flow for every backend).
 
 ``RawOutputs`` is what every backend computes (names = ONNX output names); ``Prediction`` is what the
 shared post-processing makes of it for one sample; ``Target`` is the ground truth of one sample at the

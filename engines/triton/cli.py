@@ -9,39 +9,42 @@ scores, selected, points, query_index, mask_rle, exist_prob at the original imag
 NAME_preprocess (Python backend: our decoding, resizing, normalisation and tokenizer), NAME_core (the
 network, dynamic batching) and NAME_postprocess (Python backend: our post-processing with the sidecar's
 thresholds). The configs come from the sidecar and are checked against Triton's model-config schema
-(tritonclient). Prints the tritonserver command line, plugin loading included for engines.
+(tritonclient). --tokenizer is checked against the sidecar's digest and copied into the repository;
+engines take the self-registering libinstancevg_plugins_static.so of the --plugins build (default: next
+to the library the engine's sidecar records). Prints the tritonserver command line, plugin loading
+included for engines.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 
+from instancevg.cli.arguments import (add_output_argument, add_plugins_argument, add_tokenizer_argument, apply_plugins,
+                                     check_writable, make_parser, run_command)
+
 from .repository import DEFAULT_QUEUE_DELAY_US, write_repository
 from .spec import CORE_KINDS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="instancevg-triton", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = make_parser("instancevg-triton", __doc__)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--engine", help="TensorRT engine built by instancevg-build-engine (core tensorrt_plan)")
     source.add_argument("--onnx", help="portable ONNX graph exported by instancevg-export (core onnxruntime or python)")
-    p.add_argument("-o", "--output", required=True, help="model repository folder (created if missing)")
+    add_output_argument(p, "model repository folder (created if missing)", required=True)
     p.add_argument("--core", choices=CORE_KINDS,
                    help="the network's Triton backend (default: tensorrt_plan for --engine, onnxruntime for --onnx)")
     p.add_argument("--name", default="instancevg", help="ensemble name; the other models get it as prefix "
                                                         "(default: %(default)s)")
     p.add_argument("--max-batch", type=int, help="max_batch_size of every model (default: the graph's batch maximum)")
     p.add_argument("--instances", type=int, default=1, help="instances of the core model (per GPU for engines; "
-                                                            "default 1)")
+                                                            "default: 1)")
     p.add_argument("--python-instances", type=int, default=1,
-                   help="instances of the preprocessing and post-processing models (CPU; default 1)")
+                   help="instances of the preprocessing and post-processing models (CPU; default: 1)")
     p.add_argument("--max-queue-delay-us", type=int, default=DEFAULT_QUEUE_DELAY_US,
-                   help="dynamic batching: longest wait for a fuller batch in microseconds (default %(default)s)")
-    p.add_argument("--tokenizer", help="the SentencePiece model the graph was exported with (default: bundled for "
-                                       "tiny); checked against the sidecar's digest and copied into the repository")
-    p.add_argument("--plugins", help="self-registering plugin library for engines (default: the "
-                                     "libinstancevg_plugins_static.so next to the library the engine sidecar records)")
+                   help="dynamic batching: longest wait for a fuller batch in microseconds (default: %(default)s)")
+    add_tokenizer_argument(p)
+    add_plugins_argument(p)
     p.add_argument("--python-path", help="folders (':'-separated) the Python-backend models import instancevg, numpy, "
                                          "torch, onnxruntime from (default: this environment's); '' when Triton's "
                                          "Python has instancevg installed")
@@ -54,18 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        manifest = write_repository(args.output, onnx=args.onnx, engine=args.engine, core=args.core, name=args.name,
-                                    max_batch=args.max_batch, instances=args.instances,
-                                    python_instances=args.python_instances, queue_delay_us=args.max_queue_delay_us,
-                                    tokenizer=args.tokenizer, plugins=args.plugins, python_path=args.python_path,
-                                    execution_env=args.execution_env, force=args.force,
-                                    validate=not args.no_validate)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"instancevg-triton: error: {exc}", file=sys.stderr)
-        return 2
+def run(args: argparse.Namespace) -> int:
+    check_writable(args.output, "-o", "folder")
+    apply_plugins(args)
+    manifest = write_repository(args.output, onnx=args.onnx, engine=args.engine, core=args.core, name=args.name,
+                                max_batch=args.max_batch, instances=args.instances,
+                                python_instances=args.python_instances, queue_delay_us=args.max_queue_delay_us,
+                                tokenizer=args.tokenizer, plugins=args.plugins, python_path=args.python_path,
+                                execution_env=args.execution_env, force=args.force, validate=not args.no_validate)
     names = manifest["models"]
     print(f"wrote {args.output}: ensemble {names['ensemble']} = {names['preprocess']} -> {names['core']} "
           f"({manifest['core']}, max batch {manifest['max_batch_size']}) -> {names['postprocess']}"
@@ -75,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         print("or, loading the plugins through the TensorRT backend:\n  "
               + manifest["commands"]["tritonserver_backend_config"])
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command("instancevg-triton", run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

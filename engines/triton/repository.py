@@ -15,8 +15,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from instancevg.plugin_paths import TENSORRT_STATIC_LIBRARY
+
+from ..plugin_library import engine_plugin_library
 from ..sidecar import file_sha256, graph_inputs, read_sidecar, sidecar_path
-from ..trtexec import format_command, static_library
+from ..trtexec import format_command
 from .configs import core_config, ensemble_config, postprocess_config, preprocess_config, python_parameters
 from .pbtxt import to_pbtxt
 from .spec import CORE_KINDS, ENVIRONMENT_MODULE, MANIFEST, model_names
@@ -111,21 +114,15 @@ def _max_batch(requested: int | None, batch, sidecar: dict, core: str, source: s
     return requested
 
 
-def _plugin_library(engine_sidecar: dict, given: str | None, source: str) -> Path:
+def _plugin_library(engine_sidecar: dict, given: str | None) -> Path:
     """The self-registering plugin library Triton loads with dlopen (LD_PRELOAD or the TensorRT backend's
     ``plugins`` option): libinstancevg_plugins_static.so, not the getCreators library TensorRT's
-    loadLibrary takes."""
-    recorded = (engine_sidecar.get("plugin_library") or {}).get("path")
-    path = Path(given) if given else (Path(static_library(recorded)) if recorded else None)
-    if path is None:
-        raise ValueError(f"{source} records no plugin library: pass --plugins libinstancevg_plugins_static.so")
-    dynamic = Path(recorded).name if recorded else "libinstancevg_plugins.so"
-    if path.name == dynamic:
-        raise ValueError(f"{path} registers its plugins only through TensorRT's loadLibrary; Triton dlopens plugin "
-                         f"libraries, so give its self-registering sibling {static_library(dynamic)}")
+    loadLibrary takes. ``given`` (--plugins): the build folder or a library in it; default: next to the
+    library the engine's sidecar records."""
+    path = engine_plugin_library(engine_sidecar, given, TENSORRT_STATIC_LIBRARY)
     if not path.is_file():
         raise FileNotFoundError(f"plugin library not found: {path} (build plugins/ with TensorRT; Triton needs "
-                                f"{static_library(dynamic)} built for its TensorRT version)")
+                                f"{TENSORRT_STATIC_LIBRARY} built for its TensorRT version, found through --plugins)")
     return path
 
 
@@ -213,7 +210,7 @@ def write_repository(output: str | os.PathLike, onnx: str | None = None, engine:
     source = str(sidecar_path(path))
     max_batch = _max_batch(max_batch, batch, sidecar, core, source)
     tokenizer_path = resolve_tokenizer(sidecar, tokenizer, source)
-    plugin_library = _plugin_library(engine_sidecar, plugins, source) if engine_sidecar else None
+    plugin_library = _plugin_library(engine_sidecar, plugins) if engine_sidecar else None
     if execution_env and Path(execution_env).exists():
         execution_env = str(Path(execution_env).resolve())
     python = python_parameters(environment_path() if python_path is None else python_path, execution_env)

@@ -4,8 +4,8 @@ the one way every command reports expected failures (one line on stderr, exit st
 interruptions (Ctrl-C, SIGTERM: one line, exit status 130 / 143, temporary files removed by the writers'
 own cleanup), and the output checks made before any work starts.
 
-Imports nothing heavy (argparse, the config presets, the plugin paths): every stage's CLI uses it, the
-engines stage included.
+Imports nothing heavy (argparse, the config presets, the plugin paths, the file helpers): every stage's CLI
+uses it, the engines stage included.
 """
 from __future__ import annotations
 
@@ -13,41 +13,52 @@ import argparse
 import os
 import signal
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
 from ..config import PRESETS
-from ..plugin_paths import PLUGINS_ENV, use_plugins
+from ..io import unwritable_reason
+from ..plugin_paths import PLUGINS_ENV, TENSORRT_LIBRARY, plugin_library, use_plugins
 
+DEFAULT_CONFIG = "tiny"
 OP_IMPLEMENTATIONS = ("reference", "plugin")
 PRECISIONS = ("fp32", "fp16")
 DATA_FORMATS = ("auto", "unified", "original")
+TRACEBACK_ENV = "INSTANCEVG_TRACEBACK"
 
 
 class CommandError(Exception):
     """An expected failure a command reports as one line (exit status 2)."""
 
 
-class Interrupted(BaseException):
-    """SIGTERM, raised where the program stands so that ``finally`` blocks (temporary files) run."""
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM, raised where the program stands so that ``finally`` blocks (temporary files) run;
+    a KeyboardInterrupt, which libraries (torch, onnx) let through as they do Ctrl-C."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+SIGNALS = {signal.SIGINT: (130, "interrupted (Ctrl-C)"), signal.SIGTERM: (143, "terminated (SIGTERM)")}
 
 
 # --------------------------------------------------------------------------------------------- groups
-def add_model_arguments(parser: argparse.ArgumentParser, checkpoint: bool = True, random_weights: bool = True
-                        ) -> argparse._ArgumentGroup:
-    """--config, --checkpoint, --tokenizer, --random-weights, --trust-checkpoint."""
+def add_model_arguments(parser: argparse.ArgumentParser, checkpoint: bool = True, random_weights: bool = True,
+                        tokenizer: bool = True) -> argparse._ArgumentGroup:
+    """--config, --checkpoint, --tokenizer, --random-weights, --trust-checkpoint (each flag off where the
+    command has no use for it)."""
     group = parser.add_argument_group("model")
     group.add_argument("--config", choices=sorted(PRESETS),
-                       help="model preset (default: the exported graph's config where one is given, else tiny)")
+                       help="model preset (default: the config recorded by the exported graph where the command "
+                            f"takes one, else {DEFAULT_CONFIG})")
     if checkpoint:
-        group.add_argument("--checkpoint",
-                           help="InstanceVG checkpoint (.pth, official format, module. prefix or not) (default: the "
-                                "checkpoint bundled for the config, tiny; other configs need one or "
-                                "--random-weights)")
-    group.add_argument("--tokenizer",
-                       help="SentencePiece model the checkpoint was trained with, BEiT-3's beit3.spm (default: the "
-                            "one bundled for tiny)")
+        group.add_argument("--checkpoint", metavar="PTH",
+                           help="InstanceVG checkpoint (.pth, official format, with or without the module. prefix) "
+                                "(default: the checkpoint bundled for the config; only tiny has one, other configs "
+                                "need --checkpoint or --random-weights)")
+    if tokenizer:
+        add_tokenizer_argument(group)
     if random_weights:
         group.add_argument("--random-weights", action="store_true",
                            help="no checkpoint: seeded random weights (smoke tests and benchmarks only)")
@@ -55,6 +66,13 @@ def add_model_arguments(parser: argparse.ArgumentParser, checkpoint: bool = True
                        help="load checkpoints that safe loading refuses by unpickling them fully: this runs code "
                             "from the file, so use only files you trust")
     return group
+
+
+def add_tokenizer_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--tokenizer (part of the model group; alone for commands without a model)."""
+    parser.add_argument("--tokenizer", metavar="SPM",
+                        help="SentencePiece model the model was trained with, BEiT-3's beit3.spm (default: the one "
+                             "bundled for tiny)")
 
 
 def add_runtime_arguments(parser: argparse.ArgumentParser, cuda_graph: bool = False, ops: bool = True
@@ -82,10 +100,11 @@ def add_runtime_arguments(parser: argparse.ArgumentParser, cuda_graph: bool = Fa
 def add_plugins_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """--plugins: the one place every command finds the libraries built from plugins/."""
     parser.add_argument("--plugins", metavar="PATH",
-                        help=f"the plugins/ build folder, or a library in it (default: ${PLUGINS_ENV}, else "
-                             "build/plugins): the kernels of --ops plugin and of tensorrt-target graphs in ONNX "
-                             "Runtime, libinstancevg_plugins.so for TensorRT (an engine's sidecar records the one it "
-                             "was built with)")
+                        help="the plugins/ build folder, or a library in it, looked in only there (default: the "
+                             f"library an engine's sidecar records where it exists, else ${PLUGINS_ENV}, else "
+                             "./build/plugins): "
+                             "libinstancevg_plugins.so for TensorRT, libinstancevg_plugins_static.so for Triton, "
+                             "the kernels of --ops plugin and of tensorrt-target graphs in ONNX Runtime")
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, required: bool = True) -> argparse._ArgumentGroup:
@@ -98,87 +117,115 @@ def add_data_arguments(parser: argparse.ArgumentParser, required: bool = True) -
     return group
 
 
+OUTPUT_HELP = "each file written atomically; checked writable before any work starts"
+
+
 def add_output_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, what: str,
                         required: bool = False, default: str | None = None) -> None:
     """-o/--output, the output of a command (``what`` says what is written there)."""
     suffix = f" (default: {default})" if default else ""
     parser.add_argument("-o", "--output", required=required, default=default,
-                        help=f"{what}; written atomically, checked writable before any work starts{suffix}")
+                        help=f"{what}; {OUTPUT_HELP}{suffix}")
 
 
 def add_progress_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--no-progress."""
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def make_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+    """The parser of a command: its module docstring as description, shown as written."""
+    return argparse.ArgumentParser(prog=prog, description=description,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 # --------------------------------------------------------------------------------------------- after parsing
+def model_config(args: argparse.Namespace, graph_config: str | None = None) -> str:
+    """The --config of a command: the one given, else the exported graph's (where there is one), else tiny."""
+    return getattr(args, "config", None) or graph_config or DEFAULT_CONFIG
+
+
 def runtime_options(args: argparse.Namespace) -> dict:
     """The keyword options of ``PyTorchBackend`` chosen by :func:`add_runtime_arguments`."""
     return {"ops": getattr(args, "ops", "reference"), "precision": getattr(args, "precision", "fp32"),
             "tf32": getattr(args, "tf32", False), "cuda_graph": getattr(args, "cuda_graph", False)}
 
 
-def apply_plugins(args: argparse.Namespace) -> None:
-    """Point the plugin search (the kernel loader, TensorRT library lookups) at --plugins when given."""
+def apply_plugins(args: argparse.Namespace, must_exist: bool = True) -> None:
+    """Point the plugin search (the kernel loader, TensorRT library lookups, child processes) at --plugins
+    when given; ``must_exist``: refuse a path that does not exist (commands that only print commands for
+    another machine pass False)."""
     plugins = getattr(args, "plugins", None)
     if plugins:
-        if not Path(plugins).exists():
+        if must_exist and not Path(plugins).exists():
             raise CommandError(f"--plugins {plugins}: no such file or folder (the plugins/ build folder, or a library "
                                "in it)")
         use_plugins(plugins)
 
 
+def tensorrt_library(args: argparse.Namespace, name: str = TENSORRT_LIBRARY) -> Path:
+    """The library ``name`` that --plugins selects (commands without an engine; engines:
+    engines.plugin_library.engine_plugin_library)."""
+    return plugin_library(name, getattr(args, "plugins", None))
+
+
 def check_writable(path: str | os.PathLike, option: str, kind: str = "file") -> Path:
-    """Fail before any work when ``path`` cannot be written: ``kind`` "file" (a file, its folder created if
-    missing), "folder" (created if missing) or "prefix" (files named PREFIX.ext). Returns the path."""
-    path = Path(path)
-    if kind == "file" and path.is_dir():
-        raise CommandError(f"{option} {path}: is a folder; give a file name")
-    if kind == "folder" and path.exists() and not path.is_dir():
-        raise CommandError(f"{option} {path}: exists and is not a folder")
-    folder = path if kind == "folder" else path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-", suffix=".tmp"):
-            pass
-    except OSError as exc:
-        raise CommandError(f"{option} {path}: cannot write in {folder}: {exc.strerror or exc}") from None
-    return path
+    """Fail before any work when ``path`` cannot be written: ``kind`` "file" (a file; missing folders are
+    created when it is written) or "folder" (a folder that files go into). Creates nothing. Returns the
+    path."""
+    reason = unwritable_reason(path, kind)
+    if reason is not None:
+        raise CommandError(f"{option} {path}: {reason}")
+    return Path(path)
 
 
 # --------------------------------------------------------------------------------------------- running
-EXPECTED_ERRORS = (CommandError, ValueError, FileNotFoundError, OSError, RuntimeError, KeyError)
+EXPECTED_ERRORS = (CommandError, ValueError, OSError, RuntimeError)
+
+
+def command_name(prog: str) -> str:
+    """``prog``, with the rank of the process under torchrun when it is not rank 0."""
+    rank = os.environ.get("RANK")
+    return f"{prog} (rank {rank})" if rank not in (None, "", "0") else prog
 
 
 def run_command(prog: str, main: Callable[[argparse.Namespace], int | None], args: argparse.Namespace,
                 expected: Sequence[type[BaseException]] = ()) -> int:
     """``main(args)`` with the shared reporting: its return value (None = 0) as the exit status; expected
-    failures (EXPECTED_ERRORS and ``expected``) as ``prog: error: message`` and status 2 (with
-    $INSTANCEVG_TRACEBACK set: the traceback); Ctrl-C and
-    SIGTERM as ``prog: interrupted`` and status 130 / 143. Temporary files are removed by the writers' own
-    ``finally`` blocks, which run on both interruptions."""
-    previous = signal.getsignal(signal.SIGTERM)
+    failures (EXPECTED_ERRORS: CommandError, ValueError and its kin such as the checkpoint and dataset
+    errors, OSError, RuntimeError; and ``expected``) as ``prog: error: message`` and status 2 (with
+    $INSTANCEVG_TRACEBACK set: the traceback instead).
 
-    def terminate(signum, frame):
-        raise Interrupted()
+    Ctrl-C and SIGTERM raise :class:`Interrupted` where the program stands, so that the writers' ``finally``
+    blocks remove their temporary files; they are reported as one line and status 130 / 143 whatever
+    exception the interruption turned into on its way out (a library may wrap it, or fail on a module whose
+    import it cut short). A second signal during that cleanup ends the process at once."""
+    received: list[int] = []
 
-    try:
-        signal.signal(signal.SIGTERM, terminate)
-    except ValueError:  # not the main thread: leave SIGTERM alone
-        previous = None
+    def interrupt(signum, frame):
+        received.append(signum)
+        signal.signal(signum, signal.SIG_DFL)
+        raise Interrupted(signum)
+
+    previous = {}
+    for signum in SIGNALS:
+        try:
+            previous[signum] = signal.signal(signum, interrupt)
+        except ValueError:  # not the main thread: signals are left alone
+            break
+    name = command_name(prog)
     try:
         return int(main(args) or 0)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted (Ctrl-C); nothing half-written was left behind", file=sys.stderr)
-        return 130
-    except Interrupted:
-        print(f"{prog}: terminated (SIGTERM); nothing half-written was left behind", file=sys.stderr)
-        return 143
-    except (*EXPECTED_ERRORS, *expected) as exc:
-        if os.environ.get("INSTANCEVG_TRACEBACK"):  # developers: the whole story
-            raise
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"{prog}: error: {message}", file=sys.stderr)
+    except BaseException as exc:
+        signum = received[0] if received else signal.SIGINT if isinstance(exc, KeyboardInterrupt) else None
+        if signum is not None:
+            status, what = SIGNALS[signum]
+            print(f"{name}: {what}; temporary files removed, nothing half-written left", file=sys.stderr)
+            return status
+        if not isinstance(exc, (*EXPECTED_ERRORS, *expected)) or os.environ.get(TRACEBACK_ENV):
+            raise  # a bug, or a developer asking for the whole story
+        print(f"{name}: error: {str(exc) or type(exc).__name__}", file=sys.stderr)
         return 2
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)

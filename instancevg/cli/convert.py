@@ -1,19 +1,19 @@
-"""``instancevg-convert``: an original release -> the official InstanceVG unified JSONs.
+"""instancevg-convert: an original release -> the official InstanceVG unified JSONs.
 
-    instancevg-convert --dataset refcoco refcoco+ refcocog --source DATA --output DATA
-    instancevg-convert --dataset grefcoco --source DATA --output OUT --splits val testA
+    instancevg-convert --dataset refcoco refcoco+ refcocog --source DATA -o DATA
+    instancevg-convert --dataset grefcoco --source DATA -o OUT --splits val testA
 
-``--source`` is a data root holding the original releases (layout: ``instancevg.data.datasets.registry``);
-``--output`` is a data root that receives ``annotations/<unified file>`` (it may be the source itself;
-images are not copied: they stay under ``images/`` of whichever root ``open_dataset`` is given).
+--source is a data root holding the original releases (layout: instancevg/data/datasets/registry.py);
+-o is a data root that receives annotations/<unified file> (it may be the source itself;
+images are not copied: they stay under images/ of whichever root open_dataset is given).
 
 What is written (one JSON per family, merged into an existing file: keys not being written are kept):
 - evaluation splits: one item per (ref, sentence), in the original order, so the unified sample_id i is the
-  i-th sample of the original release; R-RefCOCO items are one-element lists and ``instance_index.json``
+  i-th sample of the original release; R-RefCOCO items are one-element lists and instance_index.json
   gets the [start, end) range of every ref (group).
-- train: one item per ref holding all its sentences (``expressions`` list / ``expressions.raw`` list;
+- train: one item per ref holding all its sentences (expressions list / expressions.raw list;
   R-RefCOCO: a list of one dict per sentence, negatives included), as the official training loaders
-  expect. RefCOCO/+/g and R-RefCOCO/+/g share one ``train`` key: it is the concatenation of the trains of
+  expect. RefCOCO/+/g and R-RefCOCO/+/g share one train key: it is the concatenation of the trains of
   the family members given in this call (pass all three for the official mixed training set).
 Extra keys (ref_id, sent_ids, iscrowd, source, exist) are written for provenance; the official loaders
 ignore them. Files are written atomically (temporary file + os.replace).
@@ -27,6 +27,8 @@ from typing import Iterable, Optional, Sequence
 
 from tqdm import tqdm
 
+from instancevg.cli.arguments import (CommandError, add_output_argument, add_progress_argument, check_writable,
+                                     make_parser, run_command)
 from instancevg.data.datasets import original
 from instancevg.data.datasets.base import DatasetError, load_json
 from instancevg.data.datasets.registry import (ANNOTATION_DIRS, BENCHMARKS, Benchmark, expected_files,
@@ -154,33 +156,31 @@ def convert_release(datasets: Iterable[str], source: str, output: str, splits: O
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="instancevg-convert", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = make_parser("instancevg-convert", __doc__)
     parser.add_argument("--dataset", nargs="+", required=True, metavar="NAME",
                         help=f"benchmark(s): {', '.join(BENCHMARKS)}, or 'all' (every release found)")
     parser.add_argument("--source", required=True, help="data root holding the original releases")
-    parser.add_argument("--output", required=True, help="data root receiving annotations/<unified files>")
+    add_output_argument(parser, "data root receiving annotations/<unified files> (it may be --source itself)",
+                        required=True)
     parser.add_argument("--splits", nargs="+", default=None, help="split names (default: every split)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(parser)
     return parser
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    check_writable(args.output, "-o", "folder")
     names = args.dataset
     if names == ["all"]:
         names = [n for n, b in BENCHMARKS.items() if original_files(b, args.source) is not None]
         if not names:
-            print(f"instancevg-convert: no original release found under {args.source}", file=sys.stderr)
-            return 2
-    try:
-        written = convert_release(names, args.source, args.output, args.splits, progress=not args.no_progress)
-    except DatasetError as err:
-        print(f"instancevg-convert: {err}", file=sys.stderr)
-        return 2
-    for path in written:
+            raise CommandError(f"no original release found under {args.source}")
+    for path in convert_release(names, args.source, args.output, args.splits, progress=not args.no_progress):
         print(f"wrote {path}")
     return 0
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    return run_command("instancevg-convert", run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
-"""``instancevg-predict``: ground one expression in one image with the PyTorch model.
+"""instancevg-predict: ground one expression in one image with the PyTorch model.
 
-Writes ``<output>.png`` (overlay: merged mask, selected instance masks in distinct colours, their boxes
+    instancevg-predict IMAGE "the two people on the left" --config gres-base --checkpoint CKPT \
+        --tokenizer beit3.spm -o out/pred
+
+Writes PREFIX.png (overlay: merged mask, selected instance masks in distinct colours, their boxes
 with score labels, selected points, a "no target" label when nothing is selected, and a caption band
-under the image with the expression and the outcome) and ``<output>.json`` (every query's box, score,
+under the image with the expression and the outcome) and PREFIX.json (every query's box, score,
 point and selection flag in original-image pixels, the merged mask as COCO RLE, the existence
 probability; the image size as "height" and "width", and as "size" in the order "size_order" names,
 height first like the RLE's "size").
 Without IMAGE/EXPRESSION the bundled sample is used; without --checkpoint the bundled checkpoint of the
-config (``tiny``) is used, and where none is bundled the command refuses unless --random-weights.
+config (tiny) is used, and where none is bundled the command refuses unless --random-weights.
 """
 from __future__ import annotations
 
@@ -16,45 +19,52 @@ import sys
 from pathlib import Path
 
 from .. import bundled
-from ..config import PRESETS
 from ..data.masks import encode_mask
 from ..data.tokenizer import Tokenizer
 from ..data.transforms import read_image
 from ..inference import Predictor, load_model, resolve_files
 from ..model.precision import apply_fp16_policy
-from .arguments import add_runtime_arguments
 from ..io import atomic_path, write_json_atomic
 from ..postprocess import rescale_prediction
 from ..visualize import draw_overlay
+from .arguments import (CommandError, add_model_arguments, add_output_argument, add_plugins_argument,
+                        add_runtime_arguments, apply_plugins, check_writable, make_parser, model_config,
+                        run_command)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="instancevg-predict", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = make_parser("instancevg-predict", __doc__)
     p.add_argument("image", nargs="?", help="image file (default: the bundled sample)")
     p.add_argument("expression", nargs="?", help="referring expression (default: the sample's)")
-    p.add_argument("--config", default="tiny", choices=sorted(PRESETS), help="model preset (default: tiny)")
-    p.add_argument("--checkpoint", help="InstanceVG checkpoint (official format); default: bundled for tiny")
-    p.add_argument("--tokenizer", help="SentencePiece model (beit3.spm); default: bundled for tiny")
-    p.add_argument("--random-weights", action="store_true", help="run without a checkpoint (smoke test)")
-    p.add_argument("--trust-checkpoint", action="store_true",
-                   help="unpickle a checkpoint that safe loading refuses (runs code from the file: trusted files only)")
-    p.add_argument("--seed", type=int, default=0, help="seed of --random-weights (default 0)")
-    p.add_argument("--output", "-o", default="prediction",
-                   help="output prefix: writes PREFIX.png and PREFIX.json (default: ./prediction)")
-    p.add_argument("--thr-q", type=float, help="query score threshold, strict > (default: config, 0.7)")
-    p.add_argument("--thr-m", type=float, help="mask probability threshold, >= (default: config, 0.5)")
-    p.add_argument("--out-mask", choices=("merge", "global", "instance"), help="output mask mode (default merge)")
-    p.add_argument("--nms", action="store_true", help="apply NMS (IoU 0.7) before selecting queries")
+    add_output_argument(p, "output prefix: writes PREFIX.png and PREFIX.json", default="prediction")
+    p.add_argument("--seed", type=int, default=0, help="seed of --random-weights (default: 0)")
+    post = p.add_argument_group("post-processing")
+    post.add_argument("--thr-q", type=float, help="query score threshold, strict > (default: the config's, 0.7)")
+    post.add_argument("--thr-m", type=float, help="mask probability threshold, >= (default: the config's, 0.5)")
+    post.add_argument("--out-mask", choices=("merge", "global", "instance"),
+                      help="output mask mode (default: the config's, merge)")
+    post.add_argument("--nms", action="store_true", help="apply NMS (IoU 0.7) before selecting queries")
+    add_model_arguments(p)
     add_runtime_arguments(p)
+    add_plugins_argument(p)
     return p
+
+
+def output_paths(prefix: str) -> tuple[Path, Path]:
+    """PREFIX.png, PREFIX.json."""
+    prefix = Path(prefix)
+    return prefix.with_name(prefix.name + ".png"), prefix.with_name(prefix.name + ".json")
 
 
 def run(args: argparse.Namespace) -> dict:
     if (args.image is None) != (args.expression is None):
-        raise ValueError("give both IMAGE and EXPRESSION, or neither (bundled sample)")
+        raise CommandError("give both IMAGE and EXPRESSION, or neither (bundled sample)")
+    png, js = output_paths(args.output)
+    for path in (png, js):
+        check_writable(path, "-o")
+    apply_plugins(args)
     image_path, expression = (args.image, args.expression) if args.image else bundled.sample()
-    cfg, checkpoint, tokenizer_path = resolve_files(args.config, args.checkpoint, args.tokenizer,
+    cfg, checkpoint, tokenizer_path = resolve_files(model_config(args), args.checkpoint, args.tokenizer,
                                                     args.random_weights)
     changes = {k: v for k, v in (("thr_q", args.thr_q), ("thr_m", args.thr_m), ("out_mask", args.out_mask))
                if v is not None}
@@ -79,8 +89,6 @@ def run(args: argparse.Namespace) -> dict:
                                                 pred.selected)],
         "mask": encode_mask(pred.mask),
     }
-    prefix = Path(args.output)
-    png, js = prefix.with_name(prefix.name + ".png"), prefix.with_name(prefix.name + ".json")
     with atomic_path(png) as tmp:
         draw_overlay(rgb, pred, expression).save(tmp, format="PNG")
     write_json_atomic(js, record)
@@ -90,15 +98,13 @@ def run(args: argparse.Namespace) -> dict:
     return record
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        run(args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"instancevg-predict: error: {exc}", file=sys.stderr)
-        return 2
+def predict(args: argparse.Namespace) -> int:
+    run(args)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command("instancevg-predict", predict, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

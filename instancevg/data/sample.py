@@ -2,7 +2,7 @@
 
 Ground truth is kept as the dataset stores it (boxes in original pixels, COCO segmentations) and decoded
 lazily; ``to_target(size)`` turns it into the ``Target`` the metrics consume, following the official
-InstanceVG evaluation (FACTS.md §1 "GT masks are resized with nearest; GT boxes clipped ... then scaled").
+InstanceVG evaluation (GT masks resized with nearest; GT boxes clipped at the original size, then scaled).
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class Sample:
 
     sample_id: unified JSON -> the item's integer position in its split's list (R-RefCOCO items holding
         several annotation dicts, train only: ``"<position>:<k>"``); original releases ->
-        ``"<ref_id>:<sent_id>"`` (ARCHITECTURE.md, predictions file).
+        ``"<ref_id>:<sent_id>"`` (evaluation/predictions.py).
     image_path: absolute or data-root-relative path of the image file.
     expression: the expression to ground (raw text; the tokenizer cleans it).
     width, height: original image size in pixels.

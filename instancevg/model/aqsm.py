@@ -1,5 +1,5 @@
 """AQSM query generator: text filter -> T2I decoder layer -> global attention map -> dynamic point
-selection -> query MLP (the paper's instance query generator; FACTS.md §1)."""
+selection -> query MLP (the paper's instance query generator, IQG)."""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -75,7 +75,8 @@ class AQSM(nn.Module):
         B, C, h, w = img_feat.shape
         # AQSM runs in the type of its own weights: FP16 graphs keep them float32, so the text filter,
         # the attention logits -> softmax -> max -> sigmoid -> selection path and the query MLP stay
-        # float32 (FACTS.md §1 NOTE); the queries go back to the caller's type.
+        # float32 (FP16 cannot resolve neighbouring sigmoid scores near 0.5: export/README.md); the queries go
+        # back to the caller's type.
         out_dtype, dtype = img_feat.dtype, self.mlp.layers[0].weight.dtype
         text_feat, img_feat = text_feat.to(dtype), img_feat.to(dtype)
         text_sel, valid, text_index = ops.select_text_tokens(text_feat, text_pad_mask, self.num_queries)
@@ -84,7 +85,7 @@ class AQSM(nn.Module):
         memory_pos = memory_pos.flatten(1).transpose(0, 1)[None].to(memory.dtype)
         target = torch.zeros_like(text_sel)
         text_queries, attn = self.T2I_decoder(target, text_sel, memory, memory_pos)
-        # max over the valid selected queries; the selection path stays float32 (FACTS.md §1 NOTE)
+        # max over the valid selected queries; the selection path stays float32 (see above)
         attn = attn.float()
         global_map = attn.masked_fill(~valid[..., None], float("-inf")).amax(dim=1).view(B, h, w)
         if self.dynamic_selection:

@@ -1,7 +1,7 @@
 """BEiT-3 multiway encoder, written to torchscale 0.3.0's layout and numerics (keys ``beit3.*``).
 
 One joint pre-LN transformer over ``[CLS, patches, text]``; every projection, norm and FFN has two
-experts: ``A`` for the vision tokens (CLS + patches), ``B`` for the text tokens (FACTS.md §1).
+experts: ``A`` for the vision tokens (CLS + patches), ``B`` for the text tokens (torchscale's multiway transformer, as in the official model).
 """
 from __future__ import annotations
 

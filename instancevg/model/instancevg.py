@@ -22,7 +22,7 @@ class InstanceVG(nn.Module):
     """Generalized visual grounding: image + expression -> per-query boxes, scores and masks.
 
     forward(image [B,3,H,W] float32 normalised, text_ids [B,L] int, text_pad_mask [B,L] bool) -> RawOutputs
-    (ARCHITECTURE.md). H = W = cfg.image_size and L = cfg.max_tokens are fixed.
+    (instancevg/structures.py). H = W = cfg.image_size and L = cfg.max_tokens are fixed.
     """
 
     def __init__(self, cfg: ModelConfig):

@@ -26,7 +26,7 @@ class MLP(nn.Module):
 
 class LayerNorm(nn.LayerNorm):
     """nn.LayerNorm whose statistics are float32 whatever the input type (the FP16 policy of
-    ARCHITECTURE.md): reduced-precision inputs are normalised in float32 and the result returned in the
+    instancevg/model/precision.py): reduced-precision inputs are normalised in float32 and the result returned in the
     input type. Identical to nn.LayerNorm on float32 inputs (same keys, same numerics)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The custom ops (ARCHITECTURE.md, Ops): one definition of each op's semantics, two implementations.
+"""The custom ops: one definition of each op's semantics, two implementations.
 
 The model calls these functions; the exporter decides their ONNX form (``export_target``: TensorRT plugin
 nodes or standard ops); the TensorRT plugins implement the same contracts. Eager runs compute them with

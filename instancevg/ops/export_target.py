@@ -1,4 +1,4 @@
-"""Which ONNX form the ops emit while ``torch.onnx.export`` traces the model (ARCHITECTURE.md, ONNX targets).
+"""Which ONNX form the ops emit while ``torch.onnx.export`` traces the model.
 
 The model always calls the same op functions (``ms_deform_attn``, ``select_points``); during an ONNX
 export they ask :func:`emit_plugin_nodes` whether to emit one ``instancevg`` custom node (the TensorRT
@@ -20,7 +20,7 @@ TARGETS = ("tensorrt", "portable")
 _target: contextvars.ContextVar[str] = contextvars.ContextVar("instancevg_onnx_export_target",
                                                               default="portable")
 
-# The plugin node contract (ARCHITECTURE.md): domain, namespace and version of both custom nodes.
+# The plugin node contract (engines/plugin_contract.py, plugins/README.md): domain, namespace and version of both custom nodes.
 PLUGIN_DOMAIN = "instancevg"
 PLUGIN_NAMESPACE = "instancevg"
 PLUGIN_VERSION = "1"

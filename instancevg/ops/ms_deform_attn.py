@@ -36,7 +36,7 @@ def _drop_non_finite_samples(locations: torch.Tensor, weights: torch.Tensor) -> 
 def _plugin_node(value: torch.Tensor, shapes: list[tuple[int, int]], sampling_locations: torch.Tensor,
                  attention_weights: torch.Tensor) -> torch.Tensor:
     """One ``instancevg::MSDeformAttn`` node (the plugin node contract): the index inputs are int32
-    constants, since TensorRT's parser passes INT64 to custom plugins unconverted (FACTS.md §4)."""
+    constants, since TensorRT's parser passes INT64 to custom plugins unconverted (engines/README.md, rule plugin-int32)."""
     B, _, M, D = value.shape
     Q = sampling_locations.shape[1]
     spatial_shapes = torch.tensor(shapes, dtype=torch.int32, device=value.device)

@@ -1,4 +1,4 @@
-"""Post-processing shared by every backend: RawOutputs -> one Prediction per sample (FACTS.md §1)."""
+"""Post-processing shared by every backend: RawOutputs -> one Prediction per sample (the official post-processing)."""
 from ..boxes import box_cxcywh_to_xyxy, nms
 from .postprocess import postprocess, query_scores, rescale_prediction
 

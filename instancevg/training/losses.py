@@ -1,5 +1,5 @@
 """InstanceVG training losses as the official ``UniGRefDeformableHead.forward_train`` computes them
-(FACTS.md §1 Training; research notes §3.1). Every term is returned by name:
+(equal to it on the official golden data: tests/data/golden/README.md). Every term is returned by name:
 
 DETR set loss (``SetCriterion`` + ``DETRLoss``), matched per decoder layer:
     loss_class[_l]  cross-entropy over all queries, target 0 for matched queries and 1 (no-object)

@@ -8,7 +8,7 @@ For each image, the cost of giving GT box j to query i is
 with boxes in normalised cxcywh and ``point_i`` the query's AQSM point (x, y) in [0, 1] (not the
 decoder's reference point). ``scipy.optimize.linear_sum_assignment`` picks the assignment of least total
 cost; with fewer GT boxes than queries, the other queries stay unmatched (no-object). Every decoder layer
-is matched on its own (the auxiliary layers are re-matched, FACTS.md §1 Training).
+is matched on its own (the auxiliary layers are re-matched, as in the official head).
 """
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ def multistep_lr_warmup(optimizer: torch.optim.Optimizer, warmup_epochs: int, de
                                                           float(decay_ratio)))
 
 
-# Official per-family schedules (FACTS.md §1 Training): (epochs, warm-up epochs, decay steps)
+# Official per-family schedules (the official config of each dataset family): (epochs, warm-up epochs, decay steps)
 OFFICIAL_SCHEDULES = {
     "grefcoco": (10, 1, (7,)),
     "refzom": (10, 1, (7,)),

@@ -2,7 +2,7 @@
 ``prepare_targets``): boxes normalised cxcywh, instance masks and the union mask at the input size.
 
 Built from per-sample ground truth at the network input size S (``Sample.to_target(S)``: boxes clipped
-at the original size then scaled, masks resized nearest; FACTS.md §1 Preprocessing).
+at the original size then scaled, masks resized nearest, as the official preprocessing does).
 """
 from __future__ import annotations
 

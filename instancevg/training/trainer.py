@@ -41,7 +41,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from ..checkpoint import atomic_torch_save, read_file
-from ..io import atomic_path, write_json_atomic
+from ..io import atomic_path, unwritable_reason, write_json_atomic
 from .. import distributed
 from .data import GroundingTrainSet, collate
 from .losses import InstanceVGCriterion, LossOutput
@@ -147,15 +147,12 @@ class _ForwardAll(nn.Module):
 
 
 def check_work_dir(work_dir: str | Path) -> Path:
-    """Create ``work_dir`` and prove it writable (a clear error before any training starts)."""
+    """Prove ``work_dir`` writable (a clear error before any training starts) and create it."""
     work_dir = Path(work_dir)
-    try:
-        work_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(work_dir / ".write_test") as tmp:
-            tmp.write_text("ok")
-        (work_dir / ".write_test").unlink()
-    except OSError as err:
-        raise PermissionError(f"work dir {work_dir} is not writable: {err.strerror or err}") from None
+    reason = unwritable_reason(work_dir, "folder")
+    if reason is not None:
+        raise PermissionError(f"work dir {work_dir} is not writable: {reason}")
+    work_dir.mkdir(parents=True, exist_ok=True)
     return work_dir
 
 

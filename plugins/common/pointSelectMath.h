@@ -1,7 +1,7 @@
 /*
  * Dynamic point selection: per-cell math shared by the CUDA kernel and the host library.
  *
- * Semantics: instancevg/ops/select_points.py (FACTS.md, dynamic point selector). Step 0 picks argmax(s); step k
+ * Semantics: instancevg/ops/select_points.py (the dynamic point selector). Step 0 picks argmax(s); step k
  * picks argmax over cells of  chosen ? -inf : s + scale * dmin  with scale = w_dist / sqrt(h^2 + w^2) and dmin
  * the Euclidean distance in (row, col) cells to the nearest chosen cell; ties go to the lowest row-major index.
  * Every operation is a separately rounded FP32 operation, as in the reference, so both builds reproduce its

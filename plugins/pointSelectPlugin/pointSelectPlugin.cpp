@@ -97,7 +97,7 @@ int32_t PointSelectPlugin::getOutputDataTypes(
         }
         if (inputTypes[0] != DataType::kFLOAT)
         {
-            // FP16 cannot resolve neighbouring sigmoid scores (FACTS.md): the selection path stays FP32.
+            // FP16 cannot resolve neighbouring sigmoid scores (export/README.md): the selection path stays FP32.
             refuse(std::string("scores must be float32, got ") + dataTypeName(inputTypes[0])
                 + " (keep the selection path in float32)");
             return -1;

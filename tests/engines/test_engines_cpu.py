@@ -15,20 +15,29 @@ from engines.trtexec import static_library, trtexec_command
 SIDECAR = {"inputs": [{"name": "image", "shape": [1, 3, 128, 128], "dtype": "float32"},
                       {"name": "text_ids", "shape": [1, 16], "dtype": "int64"},
                       {"name": "text_pad_mask", "shape": [1, 16], "dtype": "bool"}],
-           "batch": {"dynamic": True, "min": 1, "opt": 4, "max": 8}}
+           "batch": {"dynamic": True, "min": 1, "opt": 4, "max": 8}, "target": "tensorrt"}
+
+
+# the torch-free modules of instancevg that engines may import: the CLI vocabulary and what it stands on
+ENGINES_MAY_IMPORT = ("instancevg", "instancevg.cli", "instancevg.cli.arguments", "instancevg.config",
+                      "instancevg.io", "instancevg.plugin_paths")
 
 
 def test_engines_imports_without_torch_tensorrt_or_instancevg():
     code = ("import sys\n"
+            f"allowed = {ENGINES_MAY_IMPORT!r}\n"
             "class Block:\n"
             "    def find_spec(self, name, path=None, target=None):\n"
-            "        if name.split('.')[0] in ('torch', 'tensorrt', 'instancevg'):\n"
+            "        top = name.split('.')[0]\n"
+            "        if top in ('torch', 'tensorrt') or (top == 'instancevg' and name not in allowed):\n"
             "            raise ImportError('blocked ' + name)\n"
             "sys.meta_path.insert(0, Block())\n"
             "import engines, engines.cli, engines.build, engines.runner, engines.inspect_engine, engines.trtexec\n"
-            "print('ok')\n")
+            "import engines.triton.cli, engines.triton.repository, engines.plugin_library\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('instancevg', 'torch', 'tensorrt')))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+    assert out.returncode == 0, out.stderr
+    assert set(eval(out.stdout)) <= set(ENGINES_MAY_IMPORT), out.stdout
 
 
 def test_trtexec_commands_for_tensorrt_10_and_11():
@@ -68,8 +77,9 @@ def test_sidecar_errors(tmp_path, capsys):
         read_sidecar(tmp_path / "bad.onnx")
     with pytest.raises(ValueError, match="min <= opt <= max"):
         graph_inputs({**SIDECAR, "batch": {"dynamic": True, "min": 4, "opt": 2, "max": 8}})
-    assert main([str(tmp_path / "none.onnx"), "--print-trtexec"]) == 2
-    assert "none.json" in capsys.readouterr().err
+    (tmp_path / "nosidecar.onnx").write_bytes(b"")
+    assert main([str(tmp_path / "nosidecar.onnx"), "--print-trtexec"]) == 2
+    assert "nosidecar.json" in capsys.readouterr().err
 
 
 def test_versions_across_majors_are_refused():
@@ -86,7 +96,7 @@ def test_engines_from_another_gpu_are_refused():
         check_same_gpu("engine e", "NVIDIA A100", "NVIDIA H100")
 
 
-def test_build_without_tensorrt_says_so(tmp_path, capsys):
+def test_build_without_tensorrt_says_so(tmp_path, capsys, monkeypatch):
     pytest.importorskip("torch")
     try:
         import tensorrt  # noqa: F401
@@ -96,8 +106,11 @@ def test_build_without_tensorrt_says_so(tmp_path, capsys):
     onnx = tmp_path / "model.onnx"
     onnx.write_bytes(b"")
     (tmp_path / "model.json").write_text(json.dumps(SIDECAR))
-    assert main([str(onnx), "--plugins", str(onnx)]) == 2
-    assert "TensorRT's Python package is not installed" in capsys.readouterr().err
+    (tmp_path / "libinstancevg_plugins.so").write_bytes(b"")  # present: the files are checked first
+    monkeypatch.setenv("INSTANCEVG_PLUGINS", "")  # --plugins sets it: restored after the test
+    assert main([str(onnx), "--plugins", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("instancevg-build-engine: error: TensorRT's Python package is not installed"), err
     assert not (tmp_path / "model.engine").exists()
 
 

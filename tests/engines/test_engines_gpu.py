@@ -10,7 +10,7 @@ from engines.tensorrt_import import tensorrt_unavailable
 from instancevg.plugin_paths import plugin_library
 
 pytestmark = [pytest.mark.gpu, pytest.mark.tensorrt]
-LIBRARY = plugin_library()
+LIBRARY = plugin_library()  # --plugins' default: $INSTANCEVG_PLUGINS (a build folder or a library in it), build/plugins
 
 
 REASON = tensorrt_unavailable(LIBRARY)

@@ -19,6 +19,8 @@ from engines.triton.spec import PYTHON_PATH_PARAMETER, SETTINGS_PARAMETER, model
 from engines.triton.validate import check_repository, parse_config  # noqa: E402
 from instancevg import bundled  # noqa: E402
 
+from .test_engines_cpu import ENGINES_MAY_IMPORT  # noqa: E402
+
 TEMPLATES = Path(__file__).resolve().parents[2] / "engines" / "triton" / "model_templates"
 
 
@@ -120,7 +122,7 @@ def test_external_weights_travel_with_the_graph(tiny_portable, tmp_path):
     ort.InferenceSession(str(version / "model.onnx"), providers=["CPUExecutionProvider"])  # finds its weights
 
 
-def test_tensorrt_plan_core_against_schema_and_sidecar(tiny_portable, tmp_path, capsys):
+def test_tensorrt_plan_core_against_schema_and_sidecar(tiny_portable, tmp_path, capsys, monkeypatch):
     engine, static = fake_engine(tmp_path, tiny_portable)
     out = tmp_path / "repo"
     assert main(["--engine", str(engine), "-o", str(out), "--max-batch", "4", "--instances", "2"]) == 0
@@ -138,6 +140,12 @@ def test_tensorrt_plan_core_against_schema_and_sidecar(tiny_portable, tmp_path, 
     assert (core_dir / "1" / "model.plan").read_bytes() == engine.read_bytes()
     manifest = json.loads((out / "instancevg" / "deployment.json").read_text())
     assert manifest["tensorrt"] == "10.14.1.48" and manifest["sidecar"]["target"] == "tensorrt"
+    # --plugins names the build (its folder or any library in it): Triton gets that build's static library
+    (static.parent / "libinstancevg_plugins.so").write_bytes(b"\x7fELF getCreators")
+    monkeypatch.setenv("INSTANCEVG_PLUGINS", "")  # --plugins sets it: restored after the test
+    for given in (static.parent, static.parent / "libinstancevg_plugins.so"):
+        assert main(["--engine", str(engine), "-o", str(tmp_path / "repo2"), "--plugins", str(given), "--force"]) == 0
+        assert (tmp_path / "repo2" / "instancevg_core" / static.name).read_bytes() == static.read_bytes()
     # the checks can fail: a core whose tensors drift from the graph, a broken ensemble wiring
     text = (core_dir / "config.pbtxt").read_text()
     (core_dir / "config.pbtxt").write_text(text.replace("dims: [5, 32, 32]", "dims: [5, 64, 64]", 1))
@@ -165,10 +173,12 @@ def test_refusals_exit_2_and_write_nothing(tiny_portable, tmp_path, capsys):
     _refused(capsys, onnx + ["--max-batch", "9"], "--max-batch 9 is outside the graph's batch range 1:8", out)
     _refused(capsys, onnx + ["--core", "tensorrt_plan"], "--core tensorrt_plan needs --engine model.engine", out)
     _refused(capsys, ["--engine", str(engine), "--core", "python"], "cannot run a TensorRT engine", out)
-    _refused(capsys, ["--engine", str(engine), "--plugins", str(tmp_path / "plugins" / "libinstancevg_plugins.so")],
-             "give its self-registering sibling libinstancevg_plugins_static.so", out)
     _refused(capsys, ["--engine", str(engine), "--plugins", str(tmp_path / "none_static.so")],
-             "plugin library not found", out)
+             "--plugins " + str(tmp_path / "none_static.so") + ": no such file or folder", out)
+    (tmp_path / "dynamic_only").mkdir()
+    (tmp_path / "dynamic_only" / "libinstancevg_plugins.so").write_bytes(b"\x7fELF")
+    _refused(capsys, ["--engine", str(engine), "--plugins", str(tmp_path / "dynamic_only" / "libinstancevg_plugins.so")],
+             f"plugin library not found: {tmp_path / 'dynamic_only' / 'libinstancevg_plugins_static.so'}", out)
     _refused(capsys, onnx + ["--tokenizer", str(TEMPLATES / "core.py")], "is not the one", out)
     _refused(capsys, ["--onnx", str(tmp_path / "missing.onnx")], "ONNX graph not found", out)
     for name, change in (("fixed", {"batch": {"dynamic": False, "min": 2, "opt": 2, "max": 2}}),
@@ -210,12 +220,14 @@ def test_templates_and_environment_bootstrap(tmp_path, monkeypatch):
 
 
 def test_generator_runs_without_instancevg_or_torch(tiny_portable, tmp_path):
-    """engines (triton included) imports no instancevg, torch or tensorrt: the repository is generated
-    from files alone."""
+    """engines (triton included) imports no torch, tensorrt, evaluation, and of instancevg only the torch-free
+    CLI vocabulary: the repository is generated from files alone."""
     code = ("import sys\n"
+            f"allowed = {ENGINES_MAY_IMPORT!r}\n"
             "class Block:\n"
             "    def find_spec(self, name, path=None, target=None):\n"
-            "        if name.split('.')[0] in ('torch', 'tensorrt', 'instancevg', 'evaluation'):\n"
+            "        top = name.split('.')[0]\n"
+            "        if top in ('torch', 'tensorrt', 'evaluation') or (top == 'instancevg' and name not in allowed):\n"
             "            raise ImportError('blocked ' + name)\n"
             "sys.meta_path.insert(0, Block())\n"
             "from engines.triton.cli import main\n"

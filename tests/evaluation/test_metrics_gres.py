@@ -71,7 +71,7 @@ def test_mask_empty_rule():
 
 
 def reference_gres(samples, threshold=0.7):
-    """Direct transcription of the protocol (FACTS.md §3), written independently of the evaluator."""
+    """Direct transcription of the official GRES protocol (evaluation/metrics/gres.py describes it), written independently of the evaluator."""
     accum_i = accum_u = accum_iou = 0.0
     tp = tn = fp = fn = 0
     targeted_ious = []

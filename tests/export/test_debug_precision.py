@@ -171,7 +171,7 @@ def test_small_graphs_end_to_end_and_refusals(tmp_path, capsys):
                           ([str(path_a), str(path_b), "--inputs", str(tmp_path / "no.npz")], "no.npz: file not found"),
                           ([str(path_a), str(path_b), "--inputs", str(tmp_path / "x.npz"), "--rtol", "-1"],
                            "must be >= 0"),
-                          ([str(path_a), str(path_b), "-o", str(tmp_path)], "is a directory")):
+                          ([str(path_a), str(path_b), "-o", str(tmp_path)], "is a folder")):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("instancevg-debug-precision: error:") and re.search(message, err), err

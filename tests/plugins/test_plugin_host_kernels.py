@@ -180,7 +180,7 @@ def test_select_points_w_dist_changes_the_order(host_lib):
 
 
 def test_select_points_model_regime(host_lib):
-    """FACTS.md regime: s = sigmoid(attention probability ~ 1/400), differences ~1e-5, W_dist = 0.003."""
+    """The model's regime: s = sigmoid(attention probability ~ 1/400), differences ~1e-5, W_dist = 0.003."""
     rng = np.random.default_rng(7)
     logits = rng.standard_normal((4, 400)).astype(np.float32) * 2
     probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)

@@ -5,7 +5,7 @@ the expression is the sentence's ``raw`` text (``sent`` when ``raw`` is absent),
 Split selection follows refer's ``getRefIds``: ``train``/``val`` exact, ``test`` = every split containing
 "test", ``testA``/``testB`` = splits containing "test" and that letter.
 
-Per family (metrics_datasets.md §1-§4):
+Per family:
 - RefCOCO/+/g: ``ann_id`` is one COCO annotation.
 - gRefCOCO: ``ann_id`` is a list (a bare int is wrapped); ``[-1]`` = no target (authoritative; the
   redundant ``no_target`` flag is not read). Crowd annotations keep their box (GREC) but leave the union

@@ -1,6 +1,6 @@
 """Reader of the official InstanceVG unified JSONs (``{split_key: [items]}``).
 
-Item schemas (FACTS.md §2, instancevg_official.md §4.2):
+Item schemas (as the official InstanceVG loaders read them):
 - RefCOCO family: ``{image_id, expressions: [str], bbox: [x,y,w,h], mask: polygons | RLE, width, height}``;
   one instance; image ``COCO_train2014_%012d.jpg``.
 - gRefCOCO: ``{image_id, expressions: {raw: str | [str]}, annotations: [{bbox, segmentation}], width,

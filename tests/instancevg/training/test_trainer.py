@@ -131,7 +131,8 @@ def test_unwritable_work_dir_is_refused(train_root, tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     assert train_main(cli(train_root, blocker / "run")) == 2
-    assert "not writable" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err == f"instancevg-train: error: --work-dir {blocker / 'run'}: cannot write in {blocker}: not a folder\n"
 
 
 def test_pretrained_file_that_does_not_fit_is_refused(train_root, tmp_path, capsys):
