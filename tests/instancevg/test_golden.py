@@ -117,3 +117,17 @@ def test_postprocessing(run, thr_q, tag, mode):
         diff = p.mask != g[f"pp_q{tag}_{mode}_mask"][b].astype(bool)
         near = near_global[b] | near_instance[b].any(0)
         assert np.all(near[diff]), f"{int(diff.sum())} output-mask pixels differ away from the threshold"
+
+
+def test_plugin_kernels_reproduce_the_golden_run(run, plugin_kernels):
+    """gres-base with the plugins' own kernels (host build) for MSDeformAttn and PointSelect: the official
+    selections exactly, every output within the golden tolerance."""
+    g, out, _, model = run
+    with torch.no_grad(), ops.use_ops("plugin"), record_intermediates(model) as stages:
+        plugin = model.forward_all(*g.inputs())
+    for name in ("text_sel_index", "point_index"):
+        assert np.array_equal(stages[name].numpy(), g[name]), name
+    g.close("msda_core_out", torch.stack(stages["msda_core_out"]))
+    for ours, golden in (("class_logits", "class_logits"), ("boxes", "boxes_cxcywh"),
+                         ("instance_mask_logits", "instance_mask_logits_80"), ("exist_logits", "nt_logits")):
+        g.close(golden, plugin[ours])
