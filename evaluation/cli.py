@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--compare-onnx", help="portable graph of an onnxruntime reference")
     parity.add_argument("--compare-engine", help="engine of a tensorrt reference")
     parity.add_argument("--tolerance", type=float,
-                        help="largest allowed metric delta in points (default: 0.5 for FP32 graphs, 2.0 for FP16)")
+                        help="largest allowed metric delta in points (default: 0.5 for FP32 graphs, 2.0 for FP16, "
+                             "1.0 for INT8)")
     out = p.add_argument_group("outputs")
     out.add_argument("--output", "-o", help="JSON report path (with --compare also .md and .html summaries)")
     out.add_argument("--save-predictions", help="predictions file (JSON Lines); with several splits, "

@@ -1,7 +1,9 @@
 """The export pipeline behind ``instancevg-export``:
 
     load model -> PyTorch float32 reference on sample inputs -> FP16 policy (--fp16) -> trace to ONNX
-    -> contract checks (onnx.checker, shape inference, plugin nodes / standard ops, opset, IR version)
+    -> INT8 (--int8: calibrate, Q/DQ graph by the INT8 policy, export/quantize.py)
+    -> contract checks (onnx.checker, shape inference, plugin nodes / standard ops, opset, IR version,
+       TensorRT's Q/DQ placement rules for INT8 graphs)
     -> verification (ONNX Runtime or onnx.reference) -> write model.onnx + model.json atomically -> report
 
 :func:`build_graph` does everything up to the traced graph, :func:`finish_export` the rest; nothing is
@@ -10,6 +12,7 @@ written before every check and the verification have passed, so a failed export 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import tempfile
 import time
@@ -26,13 +29,16 @@ from instancevg import bundled
 from instancevg.checkpoint import file_digest
 from instancevg.config import ModelConfig, get_config
 from instancevg.inference import load_model
+from engines.qdq_rules import check_qdq_placement
 from engines.sidecar import sidecar_path
 from instancevg.io import atomic_path, write_json_atomic
 
 from . import contract
+from .calibration import CalibrationError, resolve_dataset
 from .graph import strip_debug_outputs, trace_to_onnx
 from .options import ExportOptions
 from .precision import apply_fp16_policy, io_float_dtype
+from .quantize import int8_graph
 from .report import format_report, summary, trtexec_commands
 from .sidecar import build_sidecar
 from .verify import TOLERANCES, Tolerance, VerificationError, VerificationReport, pytorch_reference, \
@@ -60,6 +66,7 @@ class TracedGraph:
     trace_seconds: float
     float32_modules: list[str] = field(default_factory=list)
     reference_model: torch.nn.Module | None = None  # float32, for references with forced selections
+    int8: dict | None = None  # calibration and quantization record (--int8)
 
 
 def _log(log: Callable[[str], None] | None, message: str) -> None:
@@ -103,14 +110,36 @@ def check_output_path(output: str | Path) -> Path:
     return path
 
 
+def resolve_tokenizer(cfg: ModelConfig, tokenizer: str | Path | None, needed: bool) -> Path | None:
+    """The tokenizer file: the given one, else the bundled one of the config. ``needed`` (INT8
+    calibration tokenizes expressions): refuse when there is none."""
+    if tokenizer is not None:
+        path = Path(tokenizer)
+        if not path.is_file():
+            raise ExportError(f"--tokenizer {path}: file not found (expected a SentencePiece model, e.g. beit3.spm)")
+        return path
+    path = bundled.default_tokenizer(cfg.name)
+    if path is None and needed:
+        raise ExportError(f"--int8 calibration tokenizes the benchmark's expressions: config {cfg.name!r} needs "
+                          "--tokenizer (BEiT-3's SentencePiece model beit3.spm)")
+    return path
+
+
 def build_graph(config: str | ModelConfig, options: ExportOptions, checkpoint: str | Path | None = None,
                 random_weights: bool = False, seed: int = 0, log: Callable[[str], None] | None = print,
-                verbose: bool = False) -> TracedGraph:
-    """Load the model, compute the PyTorch reference and trace the ONNX graph (with debug outputs)."""
+                verbose: bool = False, tokenizer: str | Path | None = None) -> TracedGraph:
+    """Load the model, compute the PyTorch reference and trace the ONNX graph (with debug outputs); with
+    ``options.int8`` calibrate it and make it the Q/DQ graph."""
     try:
         cfg = get_config(config) if isinstance(config, str) else config
     except ValueError as exc:
         raise ExportError(f"--config: {exc}") from None
+    tok_path = resolve_tokenizer(cfg, tokenizer, options.int8)
+    if options.int8:  # bad calibration input fails here, before minutes of loading and tracing
+        try:
+            resolve_dataset(options.calibration, cfg)
+        except CalibrationError as exc:
+            raise ExportError(str(exc)) from None
     ckpt_path = resolve_checkpoint(cfg, checkpoint, random_weights)
     _log(log, f"[1/4] loading {cfg.name} ({ckpt_path or f'random weights, seed {seed}'})")
     with warnings.catch_warnings():
@@ -121,8 +150,7 @@ def build_graph(config: str | ModelConfig, options: ExportOptions, checkpoint: s
             raise ExportError(f"--checkpoint does not fit config {cfg.name!r}: {exc}") from None
     ckpt = ({"file": ckpt_path.name, "sha256": file_digest(ckpt_path), "random_weights": False}
             if ckpt_path else {"file": None, "sha256": None, "random_weights": True, "seed": seed})
-    tok_path = bundled.default_tokenizer(cfg.name)
-    tokenizer = {"file": tok_path, "sha256": file_digest(tok_path) if tok_path else None}
+    tokenizer_record = {"file": tok_path, "sha256": file_digest(tok_path) if tok_path else None}
 
     inputs = sample_inputs(cfg, options.batch.trace_batch)
     reference = pytorch_reference(model, inputs) if options.verify else {}
@@ -136,8 +164,29 @@ def build_graph(config: str | ModelConfig, options: ExportOptions, checkpoint: s
     start = time.perf_counter()
     proto = trace_to_onnx(model, sample, options, verbose=verbose)
     tidy_graph(proto, cfg, options)
-    return TracedGraph(proto, cfg, options, inputs, reference, ckpt, tokenizer, time.perf_counter() - start, kept,
-                       reference_model)
+    int8 = None
+    if options.int8:
+        proto, int8 = _quantize(proto, model, sample, cfg, options, tok_path, log, verbose)
+    return TracedGraph(proto, cfg, options, inputs, reference, ckpt, tokenizer_record, time.perf_counter() - start,
+                       kept, reference_model, int8)
+
+
+def _quantize(proto: onnx.ModelProto, model: torch.nn.Module, sample, cfg: ModelConfig, options: ExportOptions,
+              tokenizer: Path, log, verbose: bool) -> tuple[onnx.ModelProto, dict]:
+    """The Q/DQ graph of ``proto``. ONNX Runtime calibrates: a portable graph is calibrated itself; for a
+    tensorrt graph (plugin nodes ONNX Runtime cannot run) the same model is traced once more for the
+    portable target, calibrated, and its ranges are carried over layer by layer (export/quantize.py)."""
+    calibration_graph = proto
+    if options.target != "portable":
+        _log(log, "      tracing the portable form of the same model for calibration ...")
+        calibration_graph = trace_to_onnx(model, sample, dataclasses.replace(options, target="portable"),
+                                          verbose=verbose)
+    _log(log, "[2b] INT8: calibration and Q/DQ graph (onnxruntime.quantization, INT8 policy of export/quantize.py)")
+    try:
+        return int8_graph(proto, calibration_graph, options.calibration, cfg, tokenizer,
+                          options.batch.trace_batch, log)
+    except CalibrationError as exc:
+        raise ExportError(str(exc)) from None
 
 
 def tidy_graph(model: onnx.ModelProto, cfg: ModelConfig, options: ExportOptions) -> None:
@@ -175,6 +224,8 @@ def check_graph(traced: TracedGraph) -> list[str]:
         problems += contract.check_plugin_nodes(model, traced.cfg, options.fp16)
     else:
         problems += contract.check_portable(model)
+    if options.int8:
+        problems += check_qdq_placement(model)
     return problems
 
 
@@ -207,7 +258,7 @@ def finish_export(traced: TracedGraph, output: str | Path, tolerances: dict[str,
     options = traced.options
     _log(log, "[3/4] checking the graph (onnx.checker, shape inference, "
               f"{'plugin node contract' if options.target == 'tensorrt' else 'standard ops only'}, "
-              "opset, IR version)")
+              f"opset, IR version{', Q/DQ placement' if options.int8 else ''})")
     problems = check_graph(traced)
     if problems:
         raise ExportError("the exported graph breaks its contract:\n  " + "\n  ".join(problems))
@@ -233,7 +284,7 @@ def finish_export(traced: TracedGraph, output: str | Path, tolerances: dict[str,
         verification = {**report.as_dict(), "tolerances": {k: {"atol": v.atol, "rtol": v.rtol}
                                                            for k, v in tol.items()}}
     sidecar = build_sidecar(shipped, output.name, traced.cfg, options, traced.checkpoint, traced.tokenizer,
-                            verification)
+                            verification, traced.int8)
     sidecar["summary"] = {"nodes": model_summary["nodes"], "node_counts": model_summary["node_counts"],
                           "parameter_bytes": model_summary["parameter_bytes"]}
     commands = trtexec_commands(output, sidecar["inputs"], options) if options.target == "tensorrt" else {}
@@ -259,9 +310,9 @@ def save_onnx(model: onnx.ModelProto, path: Path) -> None:
 def export_onnx(output: str | Path, config: str | ModelConfig = "tiny", options: ExportOptions | None = None,
                 checkpoint: str | Path | None = None, random_weights: bool = False, seed: int = 0,
                 tolerances: dict[str, Tolerance] | None = None, log: Callable[[str], None] | None = print,
-                verbose: bool = False) -> ExportResult:
+                verbose: bool = False, tokenizer: str | Path | None = None) -> ExportResult:
     """The whole export (Python API of instancevg-export)."""
     options = options or ExportOptions()
     check_output_path(output)
-    traced = build_graph(config, options, checkpoint, random_weights, seed, log, verbose)
+    traced = build_graph(config, options, checkpoint, random_weights, seed, log, verbose, tokenizer)
     return finish_export(traced, output, tolerances, log)

@@ -42,7 +42,10 @@ class OnnxRuntimeBackend:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(self.onnx_path), options, providers=PROVIDERS[device])
+        # INT8 (Q/DQ) graphs name the float fusions that would keep ONNX Runtime from its int8 kernels
+        disabled = ((self.sidecar.get("int8") or {}).get("onnxruntime_session") or {}).get("disabled_optimizers", [])
+        self.session = ort.InferenceSession(str(self.onnx_path), options, providers=PROVIDERS[device],
+                                            disabled_optimizers=list(disabled))
         self.input_types = {i["name"]: _NUMPY[i["dtype"]] for i in self.sidecar["inputs"]}
         self.batch = fixed_batch(self.sidecar)
         self.device = device
