@@ -6,12 +6,16 @@
 
 The graph's sidecar (model.json, written by instancevg-export) supplies the input shapes and the batch
 range of the optimisation profile. ``--print-trtexec`` prints the equivalent trtexec commands for
-TensorRT 10 and 11 and builds nothing (no TensorRT needed).
+TensorRT 10 and 11 and builds nothing (no TensorRT needed). INT8 graphs (``instancevg-export --int8``:
+QuantizeLinear/DequantizeLinear nodes) build with the same lines (INT8 comes from the Q/DQ nodes; there is
+no --int8 flag with strong typing) and are first checked against TensorRT's Q/DQ placement rules
+(engines/qdq_rules.py); a graph that breaks them is refused with the list of problems.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from .sidecar import graph_inputs, read_sidecar, sidecar_path
@@ -32,6 +36,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inspect", metavar="ENGINE", help="describe a built engine (I/O, layers, plugins)")
     p.add_argument("--verbose", action="store_true")
     return p
+
+
+def check_int8_graph(onnx_path: str) -> str | None:
+    """For an explicitly quantized graph: raise ValueError listing the Q/DQ placement problems; returns a
+    one-line note for the printed commands (None for graphs without Q/DQ)."""
+    import onnx
+
+    from .qdq_rules import check_qdq_placement, has_qdq
+
+    if not os.path.isfile(onnx_path):
+        raise FileNotFoundError(f"ONNX graph not found: {onnx_path}")
+    model = onnx.load(onnx_path, load_external_data=False)  # scales and zero points are stored inline
+    if not has_qdq(model):
+        return None
+    problems = check_qdq_placement(model)
+    if problems:
+        raise ValueError(f"{onnx_path} breaks TensorRT's Q/DQ placement rules (engines/qdq_rules.py):\n  "
+                         + "\n  ".join(problems))
+    count = sum(n.op_type == "QuantizeLinear" for n in model.graph.node)
+    return (f"# INT8 (explicit quantization, {count} Q/DQ pairs): fits TensorRT's Q/DQ placement rules; "
+            "INT8 comes from the Q/DQ nodes, no --int8 flag")
 
 
 def trtexec_lines(onnx: str, engine: str, plugins: str, workspace: int, timing_cache: str | None) -> list[str]:
@@ -57,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.onnx:
             raise ValueError("give the ONNX graph to build (or --inspect ENGINE)")
         engine = args.output or str(args.onnx).rsplit(".", 1)[0] + ".engine"
+        int8_note = check_int8_graph(args.onnx) if read_sidecar(args.onnx).get("precision") == "int8" else None
         if args.print_trtexec:
-            print("\n".join(trtexec_lines(args.onnx, engine, args.plugins, args.workspace, args.timing_cache)))
+            lines = trtexec_lines(args.onnx, engine, args.plugins, args.workspace, args.timing_cache)
+            print("\n".join(([int8_note] if int8_note else []) + lines))
             return 0
         from .build import build_engine
 

@@ -1,12 +1,14 @@
 """``instancevg-bench``: latency and throughput of the backends on the same inputs.
 
     instancevg-bench --backends pytorch,onnxruntime --onnx model.onnx --batch-sizes 1,4 -o bench.json
+    instancevg-bench --backends pytorch,onnxruntime --onnx fp32.onnx,fp16.onnx,int8.onnx --batch-sizes 1,4
     instancevg-bench --backends pytorch,tensorrt --engine model.engine --device cuda --checkpoint CKPT ...
 
 Every backend gets the same preprocessed batch (the bundled sample image and expression, repeated), a
 warm-up, then timed iterations of ``backend.forward`` (host inputs to host outputs, transfers included).
 Reports median / p90 / p99 latency, throughput, the machine, and the ratio to the PyTorch eager
-baseline measured in the same run.
+baseline measured in the same run. Several graphs (``--onnx a.onnx,b.onnx``) are timed side by side in
+the same run, each labelled by its precision (``onnxruntime[int8]``; the file name when two share one).
 """
 from __future__ import annotations
 
@@ -85,20 +87,35 @@ def benchmark(backends: dict, batch_sizes, warmup: int, iters: int, progress: bo
 
 
 def format_rows(rows: list[dict]) -> str:
-    header = f"{'backend':<12} {'batch':>5} {'median ms':>10} {'p90 ms':>9} {'p99 ms':>9} {'samples/s':>10} {'vs pytorch':>10}"
+    width = max([12] + [len(r["backend"]) for r in rows])
+    header = (f"{'backend':<{width}} {'batch':>5} {'median ms':>10} {'p90 ms':>9} {'p99 ms':>9} {'samples/s':>10} "
+              f"{'vs pytorch':>10}")
     lines = [header, "-" * len(header)]
     for r in rows:
         ratio = f"{r['speedup_vs_pytorch']:.2f}x" if "speedup_vs_pytorch" in r else "-"
-        lines.append(f"{r['backend']:<12} {r['batch']:>5} {r['median_ms']:>10.2f} {r['p90_ms']:>9.2f} "
+        lines.append(f"{r['backend']:<{width}} {r['batch']:>5} {r['median_ms']:>10.2f} {r['p90_ms']:>9.2f} "
                      f"{r['p99_ms']:>9.2f} {r['throughput_per_s']:>10.1f} {ratio:>10}")
     return "\n".join(lines)
+
+
+def onnx_backends(args) -> dict:
+    """One ONNX Runtime backend per graph of ``--onnx`` (comma-separated), labelled by precision."""
+    paths = [p.strip() for p in (args.onnx or "").split(",") if p.strip()]
+    if len(paths) <= 1:
+        return {"onnxruntime": make_backend("onnxruntime", args, paths[0] if paths else None, None, args.config)}
+    graphs = [make_backend("onnxruntime", args, path, None, args.config) for path in paths]
+    labels = [g.sidecar.get("precision") or "?" for g in graphs]
+    labels = [label if labels.count(label) == 1 else g.onnx_path.stem for label, g in zip(labels, graphs)]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"--onnx: several graphs share a name ({', '.join(paths)}); rename them")
+    return {f"onnxruntime[{label}]": g for label, g in zip(labels, graphs)}
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="instancevg-bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backends", default="pytorch", help="comma-separated, from " + ", ".join(BACKENDS))
-    p.add_argument("--onnx", help="portable graph (onnxruntime)")
+    p.add_argument("--onnx", help="portable graph(s) for onnxruntime; comma-separated to time several side by side")
     p.add_argument("--engine", help="TensorRT engine (tensorrt)")
     p.add_argument("--plugins", help="plugin library (default: from the engine sidecar)")
     p.add_argument("--config", help="PyTorch config (default: the graph's, else tiny)")
@@ -125,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("--iters and the batch sizes must be >= 1, --warmup >= 0")
         backends = {}
         for name in names:
-            if name != "pytorch":
+            if name == "onnxruntime":
+                backends.update(onnx_backends(args))
+            elif name != "pytorch":
                 backends[name] = make_backend(name, args, args.onnx, args.engine, args.config)
         if "pytorch" in names:
             graph = next(iter(backends.values()), None)

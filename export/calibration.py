@@ -152,6 +152,19 @@ class _Chunk:
         return self.reader.get_next()
 
 
+def verification_inputs(spec: CalibrationSpec, cfg: ModelConfig, tokenizer: str | Path, batch: int) -> dict:
+    """Network inputs of ``batch`` real samples of the calibration split that calibration does not use
+    (the split's first samples outside the calibration selection; calibration samples only when the
+    split has no others). INT8 graphs are verified on these: random inputs leave the calibrated ranges
+    and saturate, which measures the inputs, not the graph."""
+    _, _, dataset, chosen = resolve_dataset(spec, cfg)
+    taken = set(chosen)
+    held_out = [i for i in range(len(dataset)) if i not in taken] or chosen
+    picks = [held_out[k % len(held_out)] for k in range(batch)]
+    reader = SampleBatches(dataset, picks, Tokenizer(tokenizer, cfg.max_tokens), cfg.image_size, batch, progress=False)
+    return reader.get_next()
+
+
 def _ort_method(name: str):
     from onnxruntime.quantization import CalibrationMethod
 

@@ -34,7 +34,7 @@ from engines.sidecar import sidecar_path
 from instancevg.io import atomic_path, write_json_atomic
 
 from . import contract
-from .calibration import CalibrationError, resolve_dataset
+from .calibration import CalibrationError, resolve_dataset, verification_inputs
 from .graph import strip_debug_outputs, trace_to_onnx
 from .options import ExportOptions
 from .precision import apply_fp16_policy, io_float_dtype
@@ -152,7 +152,9 @@ def build_graph(config: str | ModelConfig, options: ExportOptions, checkpoint: s
             if ckpt_path else {"file": None, "sha256": None, "random_weights": True, "seed": seed})
     tokenizer_record = {"file": tok_path, "sha256": file_digest(tok_path) if tok_path else None}
 
-    inputs = sample_inputs(cfg, options.batch.trace_batch)
+    # INT8 graphs are verified on real held-out samples: random inputs would leave the calibrated ranges
+    inputs = (verification_inputs(options.calibration, cfg, tok_path, options.batch.trace_batch) if options.int8
+              else sample_inputs(cfg, options.batch.trace_batch))
     reference = pytorch_reference(model, inputs) if options.verify else {}
     # a float32 model stays at hand for references with forced selections (verify.py, ties)
     reference_model = (copy.deepcopy(model) if options.fp16 else model) if options.verify else None
@@ -184,7 +186,7 @@ def _quantize(proto: onnx.ModelProto, model: torch.nn.Module, sample, cfg: Model
     _log(log, "[2b] INT8: calibration and Q/DQ graph (onnxruntime.quantization, INT8 policy of export/quantize.py)")
     try:
         return int8_graph(proto, calibration_graph, options.calibration, cfg, tokenizer,
-                          options.batch.trace_batch, log)
+                          options.batch.trace_batch, options.float_precision, log)
     except CalibrationError as exc:
         raise ExportError(str(exc)) from None
 
@@ -233,8 +235,9 @@ def verify_graph(traced: TracedGraph, tolerances: dict[str, Tolerance] | None = 
     forced = None if traced.reference_model is None else (  # PyTorch re-run with the graph's selections
         lambda text_index, point_index: pytorch_reference(traced.reference_model, traced.inputs, text_index,
                                                           point_index))
+    session = traced.int8["onnxruntime_session"] if traced.int8 else None
     return verify(traced.model, traced.options.target, traced.options.precision, traced.inputs,
-                  traced.reference, tolerances, traced.cfg, forced)
+                  traced.reference, tolerances, traced.cfg, forced, session)
 
 
 @dataclass
@@ -292,7 +295,7 @@ def finish_export(traced: TracedGraph, output: str | Path, tolerances: dict[str,
     with atomic_path(output) as tmp_onnx:
         save_onnx(shipped, tmp_onnx)
         write_json_atomic(json_path, sidecar)
-    text = format_report(output, output.stat().st_size, model_summary, options, commands)
+    text = format_report(output, output.stat().st_size, model_summary, options, commands, traced.int8)
     _log(log, text)
     return ExportResult(output, json_path, sidecar, model_summary, report, commands, text)
 

@@ -24,8 +24,11 @@ ONNX Runtime caveat (measured with onnxruntime 1.32, gres-base): at the default 
 float fusions run before the QDQ fusions and take the INT8 MatMuls away from them (MatMulAddFusion turns
 DQ->MatMul->Add into a float Gemm; CommonSubexpressionElimination merges the per-consumer Q nodes of
 q/k/v, and a Q feeding several DQs is not fused). The graph then runs slower than FP32. Sessions for INT8
-graphs must disable both (:data:`ORT_DISABLED_OPTIMIZERS`, recorded in the sidecar and applied by
-``evaluation.backends.onnxruntime`` and the export verification).
+graphs must disable both (:data:`ORT_DISABLED_OPTIMIZERS`). With ``--fp16`` the float parts are FP16 and
+ONNX Runtime 1.32's CPU optimisations miscompute the graph (mask logits off by ~30 % of their range, while
+the same graph run op by op, and the tensorrt-target graph in onnx.reference, are within the INT8
+tolerances): such sessions run unoptimised. :func:`onnxruntime_session` gives the settings; the sidecar
+records them and ``evaluation.backends.onnxruntime`` and the export verification apply them.
 """
 from __future__ import annotations
 
@@ -298,8 +301,19 @@ def group_by_module(names: list[str], modules: dict[str, str], depth: int = 4) -
     return dict(sorted(groups.items()))
 
 
+def onnxruntime_session(float_precision: str) -> dict:
+    """ONNX Runtime session settings an INT8 graph needs (module docstring), as the sidecar records them."""
+    if float_precision == "fp16":
+        return {"graph_optimization_level": "ORT_DISABLE_ALL", "disabled_optimizers": [],
+                "why": "onnxruntime 1.32's CPU graph optimisations miscompute FP16 Q/DQ graphs; run op by op "
+                       "(the FP16+INT8 graph is meant for TensorRT)"}
+    return {"graph_optimization_level": "ORT_ENABLE_ALL", "disabled_optimizers": list(ORT_DISABLED_OPTIMIZERS),
+            "why": "these float fusions run before ONNX Runtime's QDQ fusions and leave the INT8 MatMuls in float "
+                   "(slower than FP32); see export/quantize.py"}
+
+
 def int8_graph(model: onnx.ModelProto, calibration_graph: onnx.ModelProto, spec, cfg, tokenizer, batch: int,
-               log=None) -> tuple[onnx.ModelProto, dict]:
+               float_precision: str = "fp32", log=None) -> tuple[onnx.ModelProto, dict]:
     """Calibrate ``calibration_graph`` (portable: ONNX Runtime runs it) on ``spec``'s samples and return the
     Q/DQ form of ``model`` (the same graph, or the tensorrt trace of the same model, whose ranges are then
     carried over by :func:`transfer_ranges`) with the record the sidecar keeps."""
@@ -317,9 +331,7 @@ def int8_graph(model: onnx.ModelProto, calibration_graph: onnx.ModelProto, spec,
               "policy": describe_policy(), **quant.summary(), "qdq": qdq_summary(quantized, quant),
               "quantized_by_module": group_by_module(quant.quantize, quant.modules),
               "quantized_nodes": list(quant.quantize),
-              "onnxruntime_session": {"disabled_optimizers": list(ORT_DISABLED_OPTIMIZERS),
-                                      "why": "these float fusions run before ONNX Runtime's QDQ fusions and leave "
-                                             "the INT8 MatMuls in float (slower than FP32); see export/quantize.py"}}
+              "onnxruntime_session": onnxruntime_session(float_precision)}
     if log is not None:
         log(f"      quantized {len(quant.quantize)} weighted nodes ({', '.join(f'{k} {v}' for k, v in record['qdq']['quantized_by_op'].items())}), "
             f"{len(quant.keep_float)} kept float by policy")

@@ -28,7 +28,6 @@ from instancevg.config import ModelConfig
 from instancevg.structures import RAW_OUTPUT_NAMES
 
 from .graph import DEBUG_OUTPUT_NAMES
-from .quantize import ORT_DISABLED_OPTIMIZERS
 
 
 @dataclass(frozen=True)
@@ -213,10 +212,10 @@ def selection_ties(outputs: dict, reference: dict, cfg: ModelConfig) -> dict[str
 
 
 def run_graph(model: onnx.ModelProto, target: str, inputs: dict[str, np.ndarray],
-              disabled_optimizers: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+              session: dict | None = None) -> dict[str, np.ndarray]:
     """Run ``model`` on ``inputs`` (image cast to the graph's input type): ONNX Runtime CPU for portable
-    graphs (with the given graph optimisers disabled, as INT8 graphs need), the reference evaluator with
-    the plugin ops for tensorrt graphs."""
+    graphs (with the session settings INT8 graphs record, ``export.quantize.onnxruntime_session``), the
+    reference evaluator with the plugin ops for tensorrt graphs."""
     feeds = dict(inputs)
     image_type = next(i for i in model.graph.input if i.name == "image").type.tensor_type.elem_type
     feeds["image"] = inputs["image"].astype(onnx.helper.tensor_dtype_to_np_dtype(image_type))
@@ -226,9 +225,12 @@ def run_graph(model: onnx.ModelProto, target: str, inputs: dict[str, np.ndarray]
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
-        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"],
-                                       disabled_optimizers=list(disabled_optimizers))
-        results = session.run(names, feeds)
+        session = session or {}
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel,
+                                                   session.get("graph_optimization_level", "ORT_ENABLE_ALL"))
+        runner = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"],
+                                      disabled_optimizers=list(session.get("disabled_optimizers", [])))
+        results = runner.run(names, feeds)
     else:
         from .reference_runtime import reference_session
 
@@ -260,7 +262,8 @@ def compare(outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray], pr
 
 def verify(model: onnx.ModelProto, target: str, precision: str, inputs: dict[str, np.ndarray],
            reference: dict[str, np.ndarray], tolerances: dict[str, Tolerance] | None = None,
-           cfg: ModelConfig | None = None, forced_reference: Callable | None = None) -> VerificationReport:
+           cfg: ModelConfig | None = None, forced_reference: Callable | None = None,
+           session: dict | None = None) -> VerificationReport:
     """Run and compare; the report says whether every output is within tolerance.
 
     When the graph selects other points / text tokens than PyTorch and every such pick ties the best
@@ -268,7 +271,7 @@ def verify(model: onnx.ModelProto, target: str, precision: str, inputs: dict[str
     with PyTorch forced to the graph's selection (``forced_reference(text_index, point_index)``); the
     report says so. Any other selection difference fails."""
     start = time.perf_counter()
-    outputs = run_graph(model, target, inputs, ORT_DISABLED_OPTIMIZERS if precision == "int8" else ())
+    outputs = run_graph(model, target, inputs, session)
     runtime = "onnxruntime CPU" if target == "portable" else "onnx.reference + instancevg plugin ops"
     report = VerificationReport(runtime, precision, int(inputs["image"].shape[0]), 0.0)
     same = all(np.array_equal(outputs[k], reference[k]) for k in DEBUG_OUTPUT_NAMES)

@@ -42,10 +42,12 @@ class OnnxRuntimeBackend:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        # INT8 (Q/DQ) graphs name the float fusions that would keep ONNX Runtime from its int8 kernels
-        disabled = ((self.sidecar.get("int8") or {}).get("onnxruntime_session") or {}).get("disabled_optimizers", [])
+        # INT8 (Q/DQ) graphs record the session settings ONNX Runtime needs for them (export/quantize.py)
+        session = (self.sidecar.get("int8") or {}).get("onnxruntime_session") or {}
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel,
+                                                   session.get("graph_optimization_level", "ORT_ENABLE_ALL"))
         self.session = ort.InferenceSession(str(self.onnx_path), options, providers=PROVIDERS[device],
-                                            disabled_optimizers=list(disabled))
+                                            disabled_optimizers=list(session.get("disabled_optimizers", [])))
         self.input_types = {i["name"]: _NUMPY[i["dtype"]] for i in self.sidecar["inputs"]}
         self.batch = fixed_batch(self.sidecar)
         self.device = device
