@@ -5,7 +5,10 @@
     instancevg-bench --backends pytorch,tensorrt --engine model.engine --device cuda --checkpoint CKPT ...
 
 Every backend gets the same preprocessed batch (the bundled sample image and expression, repeated), a
-warm-up, then timed iterations of ``backend.forward`` (host inputs to host outputs, transfers included).
+warm-up, then timed iterations of ``backend.forward`` (host inputs to host outputs, transfers included),
+round robin: iteration i times every backend once, so that a load that changes during the run (another
+process on the machine) weighs on all backends alike and the ratios stay meaningful. The 1-minute load
+average before and after the run is reported with the machine.
 Reports median / p90 / p99 latency, throughput, the machine, and the ratio to the PyTorch eager
 baseline measured in the same run. Several graphs (``--onnx a.onnx,b.onnx``) are timed side by side in
 the same run, each labelled by its precision (``onnxruntime[int8]``; the file name when two share one).
@@ -20,6 +23,7 @@ import sys
 import time
 
 import numpy as np
+from tqdm import tqdm
 
 from instancevg import bundled
 from instancevg.data.tokenizer import Tokenizer
@@ -37,19 +41,26 @@ def sample_inputs(backend, batch: int) -> dict[str, np.ndarray]:
                           backend.config.image_size)
 
 
-def time_backend(backend, inputs: dict, warmup: int, iters: int) -> dict:
+def time_backends(backends: dict, inputs: dict, warmup: int, iters: int, progress: bool = True) -> dict:
+    """{name: latency statistics} of ``backends`` ({name: backend}) on ``inputs`` ({name: batch}), timed
+    round robin (see the module docstring)."""
     for _ in range(warmup):
-        backend.forward(inputs)
-    times = []
-    for _ in range(iters):
-        t = time.perf_counter()
-        backend.forward(inputs)
-        times.append(1000 * (time.perf_counter() - t))
-    batch = len(inputs["image"])
-    median = statistics.median(times)
-    return {"batch": batch, "iters": iters, "median_ms": median, "p90_ms": float(np.percentile(times, 90)),
-            "p99_ms": float(np.percentile(times, 99)), "mean_ms": statistics.fmean(times),
-            "throughput_per_s": 1000 * batch / median}
+        for name, backend in backends.items():
+            backend.forward(inputs[name])
+    times: dict[str, list[float]] = {name: [] for name in backends}
+    for _ in tqdm(range(iters), desc="timing", unit="round", disable=not progress):
+        for name, backend in backends.items():
+            t = time.perf_counter()
+            backend.forward(inputs[name])
+            times[name].append(1000 * (time.perf_counter() - t))
+    stats = {}
+    for name, values in times.items():
+        batch = len(inputs[name]["image"])
+        median = statistics.median(values)
+        stats[name] = {"batch": batch, "iters": iters, "median_ms": median,
+                       "p90_ms": float(np.percentile(values, 90)), "p99_ms": float(np.percentile(values, 99)),
+                       "mean_ms": statistics.fmean(values), "throughput_per_s": 1000 * batch / median}
+    return stats
 
 
 def machine() -> dict:
@@ -61,6 +72,14 @@ def machine() -> dict:
         info["cpu"] = names[0] if names else None
     except OSError:
         pass
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+        info["int8_isa"] = sorted(f for f in flags if f in ("avx512_vnni", "avx_vnni", "amx_int8", "amx_tile"))
+    except OSError:
+        pass
+    if hasattr(os, "getloadavg"):
+        info["load_average_1min"] = round(os.getloadavg()[0], 2)
     try:
         import torch
 
@@ -74,11 +93,11 @@ def machine() -> dict:
 def benchmark(backends: dict, batch_sizes, warmup: int, iters: int, progress: bool = True) -> list[dict]:
     rows = []
     for batch in batch_sizes:
-        for name, backend in backends.items():
-            if progress:
-                print(f"timing {name} at batch {batch} ...", file=sys.stderr, flush=True)
-            rows.append({"backend": name, **backend.describe(), **time_backend(backend, sample_inputs(backend, batch),
-                                                                               warmup, iters)})
+        if progress:
+            print(f"timing {', '.join(backends)} at batch {batch} ...", file=sys.stderr, flush=True)
+        inputs = {name: sample_inputs(backend, batch) for name, backend in backends.items()}
+        stats = time_backends(backends, inputs, warmup, iters, progress)
+        rows += [{"backend": name, **backend.describe(), **stats[name]} for name, backend in backends.items()]
         base = next((r for r in rows if r["backend"] == "pytorch" and r["batch"] == batch), None)
         for r in rows:
             if r["batch"] == batch and base is not None:
@@ -152,13 +171,19 @@ def main(argv: list[str] | None = None) -> int:
             if graph is not None and not args.checkpoint:
                 args.random_weights = args.random_weights or reference_pytorch_settings(graph)[1]
             backends = {"pytorch": make_backend("pytorch", args, config=config), **backends}
+        before = machine()
         rows = benchmark(backends, batch_sizes, args.warmup, args.iters)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"instancevg-bench: error: {exc}", file=sys.stderr)
         return 2
+    after = machine()
     print(format_rows(rows))
+    print(f"machine: {after.get('cpu')}, {after.get('cpu_count')} cores, INT8 instructions "
+          f"{', '.join(after.get('int8_isa') or []) or 'none'}; 1-min load average {before.get('load_average_1min')} "
+          f"before, {after.get('load_average_1min')} after")
     if args.output:
-        write_report(args.output, {"format": "instancevg-bench", "version": 1, "machine": machine(),
+        write_report(args.output, {"format": "instancevg-bench", "version": 1,
+                                   "machine": {**after, "load_average_1min_before": before.get("load_average_1min")},
                                    "tools": tool_versions(), "warmup": args.warmup, "rows": rows})
         print(f"report written to {args.output}")
     return 0

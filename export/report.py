@@ -59,7 +59,7 @@ def int8_lines(int8: dict) -> list[str]:
     """What --int8 did, for the report: quantized nodes, calibration, ONNX Runtime session settings."""
     cal = int8["calibration"]
     by_op = ", ".join(f"{op} {n}" for op, n in int8["qdq"]["quantized_by_op"].items())
-    return [f"  INT8: {int8['quantized_nodes']} weighted nodes quantized ({by_op}), {int8['float_weighted_nodes']} "
+    return [f"  INT8: {len(int8['quantized_nodes'])} weighted nodes quantized ({by_op}), {int8['float_weighted_nodes']} "
             "kept float by the INT8 policy (export/quantize.py)",
             f"  calibrated on {cal['samples']} samples of {cal['dataset']}/{cal['split']} ({cal['method']}, "
             f"{int8['calibrated_on']})",
