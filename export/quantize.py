@@ -287,7 +287,9 @@ def qdq_summary(model: onnx.ModelProto, quant: QuantPlan) -> dict:
     ops = {n.name: n.op_type for n in model.graph.node}
     counts = Counter(n.op_type for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear"))
     by_op = Counter(ops.get(name, "?") for name in quant.quantize)
-    int8_weights = sum(1 for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8 and len(t.dims) >= 1)
+    inits = {t.name: t for t in model.graph.initializer}
+    int8_weights = sum(1 for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits
+                       and inits[n.input[0]].data_type == onnx.TensorProto.INT8)
     return {"quantize_linear": counts["QuantizeLinear"], "dequantize_linear": counts["DequantizeLinear"],
             "int8_weight_tensors": int8_weights, "quantized_by_op": dict(by_op.most_common())}
 

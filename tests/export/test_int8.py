@@ -260,3 +260,17 @@ def test_bench_times_several_graphs_in_one_run(exports, tmp_path, capsys):
     assert [r["backend"] for r in rows] == ["pytorch", "onnxruntime[a]", "onnxruntime[b]"]
     assert all(r["speedup_vs_pytorch"] > 0 and r["batch"] == 2 for r in rows)
     assert "onnxruntime[b]" in capsys.readouterr().out
+
+
+def test_parity_of_the_int8_graph_uses_the_int8_tolerance(exports, data_root):
+    from evaluation.backends.onnxruntime import OnnxRuntimeBackend
+    from evaluation.backends.pytorch import PyTorchBackend
+    from evaluation.parity import compare_split
+    from instancevg.data.datasets import open_dataset
+
+    candidate = OnnxRuntimeBackend(exports["portable"].onnx_path)
+    assert candidate.describe()["precision"] == "int8"
+    result = compare_split(candidate, PyTorchBackend.from_files("tiny"), open_dataset("grefcoco", "val", data_root),
+                           ("grec", "gres"), batch_size=2, max_samples=4)
+    assert result.tolerance == 1.0 and result.agreement["samples"] == 4
+    assert result.agreement["mean_mask_iou"] > 0.8  # the INT8 graph grounds what PyTorch grounds
