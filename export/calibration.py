@@ -12,6 +12,7 @@ before any model is loaded, with one error naming the argument.
 """
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from dataclasses import dataclass
@@ -72,6 +73,13 @@ def default_dataset(cfg: ModelConfig, found: Sequence[str]) -> str:
     return (same or list(found))[0]
 
 
+@functools.lru_cache(maxsize=2)
+def _open_split(name: str, split: str, root: str):
+    """open_dataset, cached: one export checks, verifies and calibrates on the same split (large annotation
+    files are parsed once)."""
+    return open_dataset(name, split, root)
+
+
 def resolve_dataset(spec: CalibrationSpec, cfg: ModelConfig):
     """Open the calibration split and pick its samples; raises CalibrationError naming the argument.
 
@@ -90,7 +98,7 @@ def resolve_dataset(spec: CalibrationSpec, cfg: ModelConfig):
     benchmark = get_benchmark(name)
     split = spec.split or benchmark.train_split
     try:
-        dataset = open_dataset(name, split, root)
+        dataset = _open_split(name, split, os.path.abspath(root))
     except DatasetError as exc:
         raise CalibrationError(f"--calib-split {split} of {name}: {exc}") from None
     if len(dataset) == 0:
