@@ -160,17 +160,23 @@ class _Chunk:
         return self.reader.get_next()
 
 
-def verification_inputs(spec: CalibrationSpec, cfg: ModelConfig, tokenizer: str | Path, batch: int) -> dict:
-    """Network inputs of ``batch`` real samples of the calibration split that calibration does not use
-    (the split's first samples outside the calibration selection; calibration samples only when the
-    split has no others). INT8 graphs are verified on these: random inputs leave the calibrated ranges
-    and saturate, which measures the inputs, not the graph."""
+def held_out_batches(spec: CalibrationSpec, cfg: ModelConfig, tokenizer: str | Path, count: int,
+                     batch: int) -> list[dict]:
+    """Network inputs of ``count`` real samples of the calibration split that calibration does not use
+    (the split's first samples outside the calibration selection, cycled when there are fewer; the
+    calibration samples only when the split has no others), in batches of ``batch``."""
     _, _, dataset, chosen = resolve_dataset(spec, cfg)
     taken = set(chosen)
     held_out = [i for i in range(len(dataset)) if i not in taken] or chosen
-    picks = [held_out[k % len(held_out)] for k in range(batch)]
+    picks = [held_out[k % len(held_out)] for k in range(count)]
     reader = SampleBatches(dataset, picks, Tokenizer(tokenizer, cfg.max_tokens), cfg.image_size, batch, progress=False)
-    return reader.get_next()
+    return [reader.get_next() for _ in range(reader.runs)]
+
+
+def verification_inputs(spec: CalibrationSpec, cfg: ModelConfig, tokenizer: str | Path, batch: int) -> dict:
+    """One batch of held-out samples (:func:`held_out_batches`): INT8 graphs are verified on these, since
+    random inputs leave the calibrated ranges and saturate, which measures the inputs, not the graph."""
+    return held_out_batches(spec, cfg, tokenizer, batch, batch)[0]
 
 
 def _ort_method(name: str):
