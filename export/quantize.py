@@ -50,9 +50,9 @@ _QUERY_SIZED = ("deformable decoder on the N queries (< 0.1 % of the FLOPs: INT8
                 "sampling, output_proj reads the plugin's float output")
 # module pattern (fnmatch on the module path, e.g. head.query_generation.mlp.layers.0) -> why it stays float
 FLOAT_MODULES: dict[str, str] = {
-    "vis_enc.beit3.vision_embed*": "patch embedding: the first layer, reading the normalised image; the most "
-                                   "sensitive layer in the per-layer comparison (export/README.md), 0.6 % of "
-                                   "gres-base's FLOPs",
+    "vis_enc.beit3.vision_embed*": "patch embedding: the first layer, reading the normalised image; on top of "
+                                   "the rest of the policy it triples the error in the per-layer comparison "
+                                   "(export/README.md); 0.6 % of gres-base's FLOPs",
     "head.query_generation*": "AQSM (text filter, T2I attention -> softmax -> max -> sigmoid -> point selection, "
                               "query MLP): neighbouring attention cells differ by 1e-5..1e-4, far below INT8 "
                               "resolution; quantized, the engine would select other points (as with FP16)",
@@ -74,8 +74,8 @@ FLOAT_MODULES: dict[str, str] = {
 NO_SCOPE = "no module scope in the graph metadata: provenance unknown, kept float"
 # MatMul/Gemm whose operands are both activations (no constant weight): the attention products
 ACTIVATION_PRODUCT = ("product of two activations (attention q.k^T and softmax.v): per-tensor INT8 rounds every "
-                      "softmax probability below 1/127 of the largest to zero and q.k^T feeds the softmax; "
-                      "2nd and 3rd most sensitive in the per-layer comparison (export/README.md), 9 % of "
+                      "softmax probability below 1/127 of the largest to zero and q.k^T feeds the softmax; the "
+                      "most sensitive layers in the per-layer comparison (export/README.md); 9 % of "
                       "gres-base's FLOPs")
 
 

@@ -274,3 +274,30 @@ def test_parity_of_the_int8_graph_uses_the_int8_tolerance(exports, data_root):
                            ("grec", "gres"), batch_size=2, max_samples=4)
     assert result.tolerance == 1.0 and result.agreement["samples"] == 4
     assert result.agreement["mean_mask_iou"] > 0.8  # the INT8 graph grounds what PyTorch grounds
+
+
+def test_sensitivity_comparison_measures_relative_errors(capsys):
+    from export.sensitivity import compare, main as sensitivity_main
+
+    reference = [{"class_logits": np.array([1.0, -2.0]), "instance_mask_logits": np.array([4.0]),
+                  "debug_point_index": np.array([3, 1])}] * 2
+    outputs = [{"class_logits": np.array([1.5, -2.0]), "instance_mask_logits": np.array([4.0]),
+                "debug_point_index": np.array([3, 1])},
+               {"class_logits": np.array([1.0, -2.0]), "instance_mask_logits": np.array([3.0]),
+                "debug_point_index": np.array([1, 3])}]
+    row = compare(outputs, reference)
+    assert row["class_logits"] == pytest.approx(0.125) and row["instance_mask_logits"] == pytest.approx(0.125)
+    assert row["error"] == pytest.approx(0.25) and row["points_identical"] == 0.5
+    assert sensitivity_main(["--calib-data", "/nonexistent", "--samples", "0"]) == 2
+    assert "--samples must be >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sensitivity_tool_ranks_the_attention_products_first(data_root, capsys):
+    from export.sensitivity import main as sensitivity_main
+
+    assert sensitivity_main(["--calib-data", data_root, "--calib-samples", "6", "--samples", "6"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    policy, everything = (float(line.split()[0]) for line in lines[1:3])
+    assert policy < everything  # the policy's float layers are the ones that matter
+    assert "self_attn (node_matmul" in lines[3]  # the most sensitive single layer: an attention product
