@@ -30,6 +30,7 @@ from instancevg.inference import prepare_inputs
 from instancevg.structures import INPUT_NAMES
 
 METHODS = ("minmax", "entropy", "percentile")
+DEFAULT_METHOD = "minmax"
 DEFAULT_SAMPLES = 32
 # Runs handed to one collect_data call. Histogram calibrators (entropy, percentile) keep every collected
 # tensor of a call in memory (gres-base: ~0.5 GB per run) before binning it, so they take one run at a
@@ -54,7 +55,7 @@ class CalibrationSpec:
     dataset: str | None = None
     split: str | None = None
     samples: int = DEFAULT_SAMPLES
-    method: str = "minmax"
+    method: str = DEFAULT_METHOD
 
     def __post_init__(self):
         if self.samples < 1:

@@ -20,7 +20,7 @@ import sys
 
 from instancevg.config import PRESETS
 
-from .calibration import DEFAULT_SAMPLES, METHODS, CalibrationSpec
+from .calibration import DEFAULT_METHOD, DEFAULT_SAMPLES, METHODS, CalibrationSpec
 from .exporter import ExportError, export_onnx
 from .options import DEFAULT_OPSET, INT8_FP16_MIN_OPSET, MAX_OPSET, MIN_OPSET, BatchSpec, ExportOptions
 from .verify import VerificationError
@@ -50,10 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     int8.add_argument("--calib-dataset", metavar="NAME",
                       help="benchmark to calibrate on (default: the first one found whose text length is the config's)")
     int8.add_argument("--calib-split", metavar="SPLIT", help="split (default: the benchmark's training split)")
-    int8.add_argument("--calib-samples", metavar="N", type=int, default=DEFAULT_SAMPLES,
-                      help="number of samples, spread evenly over the split (default: %(default)s)")
-    int8.add_argument("--calib-method", choices=METHODS, default="minmax",
-                      help="ONNX Runtime calibrator (default: %(default)s)")
+    int8.add_argument("--calib-samples", metavar="N", type=int,
+                      help=f"number of samples, spread evenly over the split (default: {DEFAULT_SAMPLES})")
+    int8.add_argument("--calib-method", choices=METHODS,
+                      help=f"ONNX Runtime calibrator (default: {DEFAULT_METHOD})")
     int8.add_argument("--tokenizer", help="SentencePiece model for the calibration expressions (default: the "
                                           "bundled one of the config; beit3.spm for the official configs)")
     p.add_argument("--random-weights", action="store_true",
@@ -67,14 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
 def options_from_args(args: argparse.Namespace) -> ExportOptions:
     batch = BatchSpec.parse_dynamic(args.dynamic_batch) if args.dynamic_batch else BatchSpec.fixed(args.batch)
     opset = args.opset or (INT8_FP16_MIN_OPSET if args.int8 and args.fp16 else DEFAULT_OPSET)
-    calib_given = any(v is not None for v in (args.calib_data, args.calib_dataset, args.calib_split))
+    calib_given = any(v is not None for v in (args.calib_data, args.calib_dataset, args.calib_split,
+                                              args.calib_samples, args.calib_method))
     calibration = None
     if args.int8 or calib_given:
         if not args.calib_data:
             raise ValueError("--int8 needs --calib-data DATA (a data root holding a benchmark, e.g. made by "
                              "instancevg-synthetic)" if args.int8 else "--calib-* options need --calib-data and --int8")
-        calibration = CalibrationSpec(args.calib_data, args.calib_dataset, args.calib_split, args.calib_samples,
-                                      args.calib_method)
+        calibration = CalibrationSpec(args.calib_data, args.calib_dataset, args.calib_split,
+                                      DEFAULT_SAMPLES if args.calib_samples is None else args.calib_samples,
+                                      args.calib_method or DEFAULT_METHOD)
     return ExportOptions(target=args.target, fp16=args.fp16, fp16_io=args.fp16_io, batch=batch, opset=opset,
                          verify=not args.no_verify, int8=args.int8, calibration=calibration)
 

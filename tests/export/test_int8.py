@@ -225,6 +225,7 @@ def test_int8_fp16_tensorrt_graph(data_root, tmp_path):
 @pytest.mark.parametrize("argv,message", [
     (["--int8"], "--int8 needs --calib-data"),
     (["--calib-data", "{root}"], "go with --int8"),
+    (["--calib-samples", "4"], "--calib-* options need --calib-data and --int8"),
     (["--int8", "--calib-data", "{root}/missing"], "not a directory"),
     (["--int8", "--calib-data", "{empty}"], "no benchmark found"),
     (["--int8", "--calib-data", "{root}", "--calib-samples", "0"], "--calib-samples must be >= 1"),
