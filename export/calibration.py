@@ -1,7 +1,7 @@
 """INT8 calibration data: real samples of a benchmark, read by our readers and preprocessed like every
 backend's inputs, fed to ONNX Runtime's calibrators (``onnxruntime.quantization``).
 
-    spec = CalibrationSpec("data/synth", dataset="grefcoco", split="train", samples=32, method="minmax")
+    spec = CalibrationSpec("data/synth", dataset="grefcoco", split="train", samples=32, method="percentile")
     ranges, record = calibrate(portable_graph, spec, cfg, tokenizer, batch=1, op_types=INT8_OPS)
 
 The samples are spread evenly over the split (deterministic: indices round(linspace(0, len-1, N))), so
@@ -12,7 +12,9 @@ before any model is loaded, with one error naming the argument.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import os
 import tempfile
 from dataclasses import dataclass
@@ -30,7 +32,16 @@ from instancevg.inference import prepare_inputs
 from instancevg.structures import INPUT_NAMES
 
 METHODS = ("minmax", "entropy", "percentile")
-DEFAULT_METHOD = "minmax"
+# percentile: on the bundled model's metric parity (1630 samples) it halves the metrics moving by more
+# than a point compared with minmax (export/README.md). FP16 graphs: ONNX Runtime's histogram calibrators
+# (entropy, percentile) bin the FP16 tensors with numpy, which fails ("Too many bins for data range"), so
+# they calibrate with minmax.
+HISTOGRAM_METHODS = ("entropy", "percentile")
+
+
+def default_method(float_precision: str) -> str:
+    """The calibrator used when none is asked for: percentile, minmax for FP16 graphs."""
+    return "minmax" if float_precision == "fp16" else "percentile"
 DEFAULT_SAMPLES = 32
 # Runs handed to one collect_data call. Histogram calibrators (entropy, percentile) keep every collected
 # tensor of a call in memory (gres-base: ~0.5 GB per run) before binning it, so they take one run at a
@@ -48,19 +59,20 @@ class CalibrationSpec:
 
     data_root: folder holding the benchmarks (either input format); dataset: benchmark name (default: see
     :func:`default_dataset`); split: default the benchmark's training split; samples: how many samples
-    (>= 1); method: minmax | entropy | percentile (ONNX Runtime's calibrators).
+    (>= 1); method: minmax | entropy | percentile (ONNX Runtime's calibrators; default: see
+    :func:`default_method`, resolved by the exporter).
     """
 
     data_root: str
     dataset: str | None = None
     split: str | None = None
     samples: int = DEFAULT_SAMPLES
-    method: str = DEFAULT_METHOD
+    method: str | None = None
 
     def __post_init__(self):
         if self.samples < 1:
             raise CalibrationError(f"--calib-samples must be >= 1, got {self.samples}")
-        if self.method not in METHODS:
+        if self.method is not None and self.method not in METHODS:
             raise CalibrationError(f"--calib-method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.dataset is not None and self.dataset not in BENCHMARKS:
             raise CalibrationError(f"--calib-dataset: unknown benchmark {self.dataset!r}; expected one of "
@@ -192,10 +204,13 @@ def calibrate(model: onnx.ModelProto, spec: CalibrationSpec, cfg: ModelConfig, t
               log: Callable[[str], None] | None = None):
     """Run ``model`` (a portable graph: ONNX Runtime runs it) on the calibration samples and return
     (TensorsData of the float inputs/outputs of every ``op_types`` node, record for the sidecar).
+    ``spec.method`` must be set (:func:`default_method`).
 
     The record names the dataset, split, data root, samples (count and ids), method and runs."""
     from onnxruntime.quantization import create_calibrator
 
+    if spec.method is None:
+        raise ValueError("calibrate() needs spec.method (see default_method)")
     name, split, dataset, indices = resolve_dataset(spec, cfg)
     image_type = next(i for i in model.graph.input if i.name == "image").type.tensor_type.elem_type
     reader = SampleBatches(dataset, indices, Tokenizer(tokenizer, cfg.max_tokens), cfg.image_size, batch,
@@ -209,9 +224,10 @@ def calibrate(model: onnx.ModelProto, spec: CalibrationSpec, cfg: ModelConfig, t
         # the augmented copy is saved with external data: gres-base in float32 nears protobuf's 2 GiB limit
         calibrator = create_calibrator(path, list(op_types), augmented_model_path=os.fspath(Path(tmp) / "augmented.onnx"),
                                        calibrate_method=_ort_method(spec.method), use_external_data_format=True)
-        for chunk in reader.chunks(RUNS_PER_COLLECT[spec.method]):
-            calibrator.collect_data(chunk)
-        ranges = calibrator.compute_data()
+        with contextlib.redirect_stdout(io.StringIO()):  # the histogram calibrators print per call
+            for chunk in reader.chunks(RUNS_PER_COLLECT[spec.method]):
+                calibrator.collect_data(chunk)
+            ranges = calibrator.compute_data()
         del calibrator
     record = {"dataset": name, "split": split, "data_root": os.path.abspath(spec.data_root),
               "samples": len(indices), "sample_ids": [dataset[i].sample_id for i in indices],

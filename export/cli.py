@@ -20,7 +20,7 @@ import sys
 
 from instancevg.config import PRESETS
 
-from .calibration import DEFAULT_METHOD, DEFAULT_SAMPLES, METHODS, CalibrationSpec
+from .calibration import DEFAULT_SAMPLES, METHODS, CalibrationSpec
 from .exporter import ExportError, export_onnx
 from .options import DEFAULT_OPSET, INT8_FP16_MIN_OPSET, MAX_OPSET, MIN_OPSET, BatchSpec, ExportOptions
 from .verify import VerificationError
@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     int8.add_argument("--calib-samples", metavar="N", type=int,
                       help=f"number of samples, spread evenly over the split (default: {DEFAULT_SAMPLES})")
     int8.add_argument("--calib-method", choices=METHODS,
-                      help=f"ONNX Runtime calibrator (default: {DEFAULT_METHOD})")
+                      help="ONNX Runtime calibrator (default: percentile; minmax with --fp16, since the "
+                           "histogram calibrators fail on FP16 tensors)")
     int8.add_argument("--tokenizer", help="SentencePiece model for the calibration expressions (default: the "
                                           "bundled one of the config; beit3.spm for the official configs)")
     p.add_argument("--random-weights", action="store_true",
@@ -76,7 +77,7 @@ def options_from_args(args: argparse.Namespace) -> ExportOptions:
                              "instancevg-synthetic)" if args.int8 else "--calib-* options need --calib-data and --int8")
         calibration = CalibrationSpec(args.calib_data, args.calib_dataset, args.calib_split,
                                       DEFAULT_SAMPLES if args.calib_samples is None else args.calib_samples,
-                                      args.calib_method or DEFAULT_METHOD)
+                                      args.calib_method)
     return ExportOptions(target=args.target, fp16=args.fp16, fp16_io=args.fp16_io, batch=batch, opset=opset,
                          verify=not args.no_verify, int8=args.int8, calibration=calibration)
 

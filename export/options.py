@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from instancevg.ops.export_target import TARGETS
 
-from .calibration import CalibrationSpec
+from .calibration import HISTOGRAM_METHODS, CalibrationSpec
 
 # torch 2.13's dynamo exporter works at opset 18 and converts to the requested one afterwards. Opset >= 20
 # changes GridSample's mode names and TensorRT's parser then silently samples nearest (FACTS.md §4): we
@@ -95,6 +95,10 @@ class ExportOptions:
             raise ValueError("--int8 needs calibration data: --calib-data DATA (a data root holding a benchmark)")
         if self.calibration is not None and not self.int8:
             raise ValueError("--calib-data and the other --calib-* options go with --int8")
+        if self.int8 and self.fp16 and self.calibration.method in HISTOGRAM_METHODS:
+            raise ValueError(f"--calib-method {self.calibration.method} cannot calibrate FP16 graphs (ONNX Runtime's "
+                             "histogram calibrators bin FP16 tensors with numpy, which fails): use --calib-method "
+                             "minmax with --fp16")
         if self.int8 and self.fp16 and self.opset < INT8_FP16_MIN_OPSET:
             raise ValueError(f"--int8 --fp16 needs --opset {INT8_FP16_MIN_OPSET}: QuantizeLinear/DequantizeLinear "
                              f"take FP16 tensors from opset 19 on (got --opset {self.opset})")

@@ -33,6 +33,7 @@ records them and ``evaluation.backends.onnxruntime`` and the export verification
 from __future__ import annotations
 
 import ast
+import dataclasses
 import fnmatch
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -319,8 +320,9 @@ def int8_graph(model: onnx.ModelProto, calibration_graph: onnx.ModelProto, spec,
     """Calibrate ``calibration_graph`` (portable: ONNX Runtime runs it) on ``spec``'s samples and return the
     Q/DQ form of ``model`` (the same graph, or the tensorrt trace of the same model, whose ranges are then
     carried over by :func:`transfer_ranges`) with the record the sidecar keeps."""
-    from .calibration import calibrate
+    from .calibration import calibrate, default_method
 
+    spec = dataclasses.replace(spec, method=spec.method or default_method(float_precision))
     ranges, calibration = calibrate(calibration_graph, spec, cfg, tokenizer, batch, INT8_OPS,
                                     progress=log is not None, log=log)
     quant = plan(model)

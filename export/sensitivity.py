@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 from tqdm import tqdm
 
-from .calibration import DEFAULT_METHOD, DEFAULT_SAMPLES, METHODS, CalibrationSpec, calibrate, held_out_batches
+from .calibration import DEFAULT_SAMPLES, METHODS, CalibrationSpec, calibrate, default_method, held_out_batches
 from .exporter import ExportError, build_graph, resolve_tokenizer
 from .options import ExportOptions
 from .quantize import ACTIVATION_PRODUCT, FLOAT_MODULES, INT8_OPS, QuantPlan, onnxruntime_session, plan, quantize_graph
@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calib-split", metavar="SPLIT", help="split (default: the training split)")
     p.add_argument("--calib-samples", type=int, default=DEFAULT_SAMPLES, metavar="N",
                    help="calibration samples (default: %(default)s)")
-    p.add_argument("--calib-method", choices=METHODS, default=DEFAULT_METHOD, help="calibrator (default: %(default)s)")
+    p.add_argument("--calib-method", choices=METHODS, default=default_method("fp32"),
+                   help="calibrator (default: %(default)s)")
     p.add_argument("--samples", type=int, default=30, help="held-out samples to compare on (default: %(default)s)")
     p.add_argument("--mode", choices=("single", "leave-one-out", "policy"), default="single",
                    help="each candidate layer alone in INT8, the policy minus one layer, or only the policy and "

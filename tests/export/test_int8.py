@@ -130,7 +130,7 @@ def test_sidecar_records_the_calibration(exports, data_root):
     int8 = sidecar["int8"]
     cal = int8["calibration"]
     assert cal["dataset"] == default_dataset(TINY, list(available_benchmarks(data_root)))
-    assert cal["split"] == "train" and cal["samples"] == 6 and cal["method"] == "minmax"
+    assert cal["split"] == "train" and cal["samples"] == 6 and cal["method"] == "percentile"  # the default
     assert len(set(map(str, cal["sample_ids"]))) == 6 and cal["runs"] == 3 and cal["batch"] == 2
     assert int8["policy"]["float_modules"] == FLOAT_MODULES
     assert int8["onnxruntime_session"]["disabled_optimizers"] == ["MatMulAddFusion", "CommonSubexpressionElimination"]
@@ -219,6 +219,7 @@ def test_int8_fp16_tensorrt_graph(data_root, tmp_path):
         assert types[q.input[0]].elem_type == inits[q.input[1]].data_type == onnx.TensorProto.FLOAT16
     assert result.sidecar["fp16_policy"] is not None and result.sidecar["float_precision"] == "fp16"
     assert result.sidecar["int8"]["onnxruntime_session"]["graph_optimization_level"] == "ORT_DISABLE_ALL"
+    assert result.sidecar["int8"]["calibration"]["method"] == "minmax"  # the default for FP16 graphs
 
 
 # ------------------------------------------------------------------ refusals (before any model is loaded)
@@ -233,6 +234,7 @@ def test_int8_fp16_tensorrt_graph(data_root, tmp_path):
     (["--int8", "--calib-data", "{root}", "--calib-dataset", "cocoref"], "unknown benchmark 'cocoref'"),
     (["--int8", "--calib-data", "{root}", "--calib-split", "holdout"], "--calib-split holdout"),
     (["--int8", "--fp16", "--opset", "18", "--calib-data", "{root}"], "needs --opset 19"),
+    (["--int8", "--fp16", "--calib-data", "{root}", "--calib-method", "percentile"], "use --calib-method minmax"),
     (["--int8", "--calib-data", "{root}", "--config", "gres-base", "--random-weights"], "needs --tokenizer"),
 ])
 def test_bad_calibration_input_is_refused_and_nothing_is_written(argv, message, data_root, tmp_path, capsys):
