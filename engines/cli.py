@@ -8,16 +8,20 @@
 The graph's sidecar (model.json, written by instancevg-export) supplies the input shapes and the batch
 range of the optimisation profile. Engines are built from graphs exported with --target tensorrt; a
 portable export is refused (it runs in ONNX Runtime). --print-trtexec prints the equivalent trtexec
-commands for TensorRT 10 and 11 and builds nothing (no TensorRT needed). --check checks every node of any
-ONNX graph against what TensorRT's ONNX parser (10.x, 11.x) supports, the strongly typed rules and the
-plugin node contract, prints each offending node with the rule it breaks and exits 1 if any (0 when
-clean). Missing files are reported before TensorRT is looked for; Ctrl-C or SIGTERM cancel a build and
-leave no file behind.
+commands for TensorRT 10 and 11 and builds nothing (no TensorRT needed). INT8 graphs (instancevg-export
+--int8: QuantizeLinear/DequantizeLinear nodes) build with the same lines (INT8 comes from the Q/DQ nodes;
+there is no --int8 flag with strong typing) and are first checked against TensorRT's Q/DQ placement rules
+(engines/qdq_rules.py); a graph that breaks them is refused with the list of problems. --check checks every
+node of any ONNX graph against what TensorRT's ONNX parser (10.x, 11.x) supports, the strongly typed rules
+and the plugin node contract, prints each offending node with the rule it breaks and exits 1 if any (0
+when clean). Missing files are reported before TensorRT is looked for; Ctrl-C or SIGTERM cancel a build
+and leave no file behind.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -46,6 +50,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --check: check against this TensorRT major only (default: both)")
     p.add_argument("--verbose", action="store_true", help="TensorRT's verbose log during the build")
     return p
+
+
+def check_int8_graph(onnx_path: str) -> str | None:
+    """For an explicitly quantized graph: raise ValueError listing the Q/DQ placement problems; returns a
+    one-line note for the printed commands (None for graphs without Q/DQ)."""
+    import onnx
+
+    from .qdq_rules import check_qdq_placement, has_qdq
+
+    if not os.path.isfile(onnx_path):
+        raise FileNotFoundError(f"ONNX graph not found: {onnx_path}")
+    model = onnx.load(onnx_path, load_external_data=False)  # scales and zero points are stored inline
+    if not has_qdq(model):
+        return None
+    problems = check_qdq_placement(model)
+    if problems:
+        raise ValueError(f"{onnx_path} breaks TensorRT's Q/DQ placement rules (engines/qdq_rules.py):\n  "
+                         + "\n  ".join(problems))
+    count = sum(n.op_type == "QuantizeLinear" for n in model.graph.node)
+    return (f"# INT8 (explicit quantization, {count} Q/DQ pairs): fits TensorRT's Q/DQ placement rules; "
+            "INT8 comes from the Q/DQ nodes, no --int8 flag")
 
 
 def trtexec_lines(onnx: str, engine: str, plugins: str, workspace: int, timing_cache: str | None) -> list[str]:
@@ -83,9 +108,11 @@ def run(args: argparse.Namespace) -> int:
     engine = args.output or str(Path(args.onnx).with_suffix(".engine"))
     apply_plugins(args, must_exist=not args.print_trtexec)  # the commands may be meant for another machine
     library = tensorrt_library(args)
+    int8_note = check_int8_graph(args.onnx) if read_sidecar(args.onnx).get("precision") == "int8" else None
     if args.print_trtexec:
         check_plugin_graph(args.onnx, read_sidecar(args.onnx))
-        print("\n".join(trtexec_lines(args.onnx, engine, str(library), args.workspace, args.timing_cache)))
+        lines = trtexec_lines(args.onnx, engine, str(library), args.workspace, args.timing_cache)
+        print("\n".join(([int8_note] if int8_note else []) + lines))
         return 0
     check_writable(engine, "-o")
     check_writable(sidecar_path(engine), "-o (the engine's sidecar)")

@@ -9,10 +9,11 @@ Every node is checked against the support table ``engines/data/tensorrt_onnx_sup
 element types, attribute values, constant inputs, outputs, ranks; read from onnx-tensorrt's
 operators.md and parser sources, see its "sources"), the strongly typed rules, the plugin node contract
 (engines/plugin_contract.py) and what the engine build can give dynamic shapes. The rules are functions
-(engines/compat_rules.py); ``extra_rules`` adds more, e.g. Q/DQ placement rules:
+(engines/compat_rules.py); explicitly quantized graphs also get TensorRT's Q/DQ placement rules
+(engines/qdq_rules.py); ``extra_rules`` adds more, any ``check(model) -> [problems]`` adapted with
 
     from engines.compat_rules import rule_from_messages
-    check_tensorrt_compatibility(m, extra_rules=[rule_from_messages("qdq-placement", check_qdq_placement)])
+    check_tensorrt_compatibility(m, extra_rules=[rule_from_messages("my-rule", check)])
 
 Pure ``onnx``: runs where TensorRT is not installed.
 """
@@ -27,7 +28,8 @@ from typing import Iterable, Sequence
 
 import onnx
 
-from .compat_rules import DEFAULT_RULES, CheckContext, Rule
+from .compat_rules import DEFAULT_RULES, CheckContext, Rule, rule_from_messages
+from .qdq_rules import check_qdq_placement, has_qdq
 from .findings import ALL_VERSIONS, ERROR, WARNING, Finding
 from .onnx_info import infer_types
 from .plugin_contract import is_our_plugin, plugin_output_types
@@ -127,6 +129,8 @@ def check_tensorrt_compatibility(model: onnx.ModelProto | str | os.PathLike,
     typed = infer_types(proto, _output_types)
     ctx = CheckContext(typed, table, tuple(versions))
     findings: list[Finding] = []
+    if has_qdq(proto):
+        extra_rules = [*extra_rules, rule_from_messages("qdq-placement", check_qdq_placement)]
     for rule in list(rules) + list(extra_rules):
         findings.extend(rule(ctx))
     return CompatReport(source, tuple(versions), table, len(proto.graph.node), findings)

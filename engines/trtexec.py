@@ -7,6 +7,9 @@ plugins load either through ``--dynamicPlugins`` (the library's ``getCreators``/
 ``libinstancevg_plugins.so`` exports only ``getCreators``/``setLoggerFinder`` (dynamic loading;
 TensorRT's ``loadLibrary`` fails for creators that are already registered), and
 ``libinstancevg_plugins_static.so`` registers its creators when loaded (static loading).
+INT8 graphs (explicit quantization: QuantizeLinear/DequantizeLinear nodes, ``instancevg-export --int8``)
+take the same lines: strongly typed builds get INT8 from the Q/DQ nodes (``--int8`` is a weak-typing flag
+TensorRT 10 refuses with ``--stronglyTyped`` and TensorRT 11 removed).
 """
 from __future__ import annotations
 

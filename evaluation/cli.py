@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     parity.add_argument("--compare-onnx", help="ONNX graph of an onnxruntime reference")
     parity.add_argument("--compare-engine", help="engine of a tensorrt reference")
     parity.add_argument("--tolerance", type=float,
-                        help="largest allowed metric delta in points (default: 0.5 for FP32 graphs, 2.0 for FP16)")
+                        help="largest allowed metric delta in points (default: 0.5 for FP32 graphs, 2.0 for FP16, "
+                             "1.0 for INT8)")
     out = p.add_argument_group("outputs")
     add_output_argument(out, "JSON report (with --compare also the .md and .html summaries next to it)")
     out.add_argument("--save-predictions", help="predictions file (JSON Lines); with several splits, '{dataset}' and "
@@ -69,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
 def add_graph_arguments(group) -> None:
     """--onnx, --engine, --url, --triton-model: the exported model a backend runs (eval and bench)."""
     group.add_argument("--onnx", help="ONNX graph exported by instancevg-export (backend onnxruntime): portable, or "
-                                      "tensorrt target with the plugin kernels")
+                                      "tensorrt target with the plugin kernels (instancevg-bench: several, "
+                                      "comma-separated, timed side by side)")
     group.add_argument("--engine", help="TensorRT engine built by instancevg-build-engine (backend tensorrt)")
     group.add_argument("--url", help="Triton server of an instancevg-triton deployment (backend triton): "
                                      "http://HOST:PORT or grpc://HOST:PORT")

@@ -12,9 +12,12 @@ Tolerances are absolute metric deltas in percentage points, per precision of the
 (``DEFAULT_TOLERANCES``): FP32 graphs differ from PyTorch only in summation order, so a delta comes from a
 score or mask logit lying within ~1e-6 of a threshold; on small splits one such sample moves a metric by
 100 / N points, hence 0.5 rather than 0. FP16 graphs round activations to 11 bits (the selection path stays
-FP32, so the points agree), which moves scores, boxes and mask borders by ~1e-3: 2 points, and at least one
-sample's worth (100 / N points on a split of N samples: a box whose IoU with the target lies within FP16
-rounding of 0.9 flips Pr@0.9, whatever the split's size). A tolerance given explicitly is used as it is.
+FP32, so the points agree), which moves scores, boxes and mask borders by ~1e-3: 2 points. INT8 graphs round
+the inputs of every INT8 layer to 8 bits (errors of a few percent of each output's range, and the selection
+path's inputs move, so some points differ): 1 point, the INT8 deployment target. For both reduced
+precisions at least one sample's worth (100 / N points on a split of N samples: a box whose IoU with the
+target lies within rounding of 0.9 flips Pr@0.9, whatever the split's size). A tolerance given explicitly is
+used as it is.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from . import distributed
 from .metrics.overlap import box_iou
 from .runner import SplitResult, run_backends
 
-DEFAULT_TOLERANCES = {"fp32": 0.5, "fp16": 2.0}
+DEFAULT_TOLERANCES = {"fp32": 0.5, "fp16": 2.0, "int8": 1.0}
 _COUNT_KEYS = ("samples", "groups")
 
 

@@ -1,8 +1,10 @@
 """The export pipeline behind ``instancevg-export``:
 
     load model -> PyTorch float32 reference on sample inputs -> FP16 policy (--fp16) -> trace to ONNX
-    -> contract checks (onnx.checker, shape inference, plugin nodes / standard ops, opset, IR version;
-       tensorrt target: the TensorRT 10/11 compatibility check of engines.compat)
+    -> INT8 (--int8: calibrate, Q/DQ graph by the INT8 policy, export/quantize.py)
+    -> contract checks (onnx.checker, shape inference, plugin nodes / standard ops, opset, IR version,
+       TensorRT's Q/DQ placement rules for INT8 graphs; tensorrt target: the TensorRT 10/11 compatibility
+       check of engines.compat)
     -> verification (ONNX Runtime or onnx.reference) -> write model.onnx + model.json atomically -> report
 
 :func:`build_graph` does everything up to the traced graph, :func:`finish_export` the rest; nothing is
@@ -11,6 +13,7 @@ written before every check and the verification have passed, so a failed export 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import time
 import warnings
@@ -27,13 +30,16 @@ from instancevg.checkpoint import CheckpointFormatError, UnsafeCheckpointError, 
 from instancevg.config import ModelConfig, get_config
 from instancevg.inference import load_model
 from engines.compat import CompatReport, check_tensorrt_compatibility
+from engines.qdq_rules import check_qdq_placement
 from engines.sidecar import sidecar_path
 from instancevg.io import atomic_path, unwritable_reason, write_json_atomic
 
 from . import contract
+from .calibration import CalibrationError, resolve_dataset, verification_inputs
 from .graph import strip_debug_outputs, trace_to_onnx
 from .options import ExportOptions
 from .precision import apply_fp16_policy, io_float_dtype
+from .quantize import int8_graph
 from .report import format_report, summary, trtexec_commands
 from .sidecar import build_sidecar
 from .verify import TOLERANCES, graph_runtime, Tolerance, VerificationError, VerificationReport, pytorch_reference, \
@@ -61,6 +67,7 @@ class TracedGraph:
     trace_seconds: float
     float32_modules: list[str] = field(default_factory=list)
     reference_model: torch.nn.Module | None = None  # float32, for references with forced selections
+    int8: dict | None = None  # calibration and quantization record (--int8)
 
 
 def _log(log: Callable[[str], None] | None, message: str) -> None:
@@ -101,15 +108,37 @@ def check_output_path(output: str | Path) -> Path:
     return path
 
 
+def resolve_tokenizer(cfg: ModelConfig, tokenizer: str | Path | None, needed: bool) -> Path | None:
+    """The tokenizer file: the given one, else the bundled one of the config. ``needed`` (INT8
+    calibration tokenizes expressions): refuse when there is none."""
+    if tokenizer is not None:
+        path = Path(tokenizer)
+        if not path.is_file():
+            raise ExportError(f"--tokenizer {path}: file not found (expected a SentencePiece model, e.g. beit3.spm)")
+        return path
+    path = bundled.default_tokenizer(cfg.name)
+    if path is None and needed:
+        raise ExportError(f"--int8 calibration tokenizes the benchmark's expressions: config {cfg.name!r} needs "
+                          "--tokenizer (BEiT-3's SentencePiece model beit3.spm)")
+    return path
+
+
 def build_graph(config: str | ModelConfig, options: ExportOptions, checkpoint: str | Path | None = None,
                 random_weights: bool = False, seed: int = 0, log: Callable[[str], None] | None = print,
-                verbose: bool = False, trusted: bool = False) -> TracedGraph:
-    """Load the model, compute the PyTorch reference and trace the ONNX graph (with debug outputs).
-    ``trusted``: unpickle a checkpoint that safe loading refuses (--trust-checkpoint)."""
+                verbose: bool = False, trusted: bool = False, tokenizer: str | Path | None = None) -> TracedGraph:
+    """Load the model, compute the PyTorch reference and trace the ONNX graph (with debug outputs); with
+    ``options.int8`` calibrate it and make it the Q/DQ graph. ``trusted``: unpickle a checkpoint that safe
+    loading refuses (--trust-checkpoint)."""
     try:
         cfg = get_config(config) if isinstance(config, str) else config
     except ValueError as exc:
         raise ExportError(f"--config: {exc}") from None
+    tok_path = resolve_tokenizer(cfg, tokenizer, options.int8)
+    if options.int8:  # bad calibration input fails here, before minutes of loading and tracing
+        try:
+            resolve_dataset(options.calibration, cfg)
+        except CalibrationError as exc:
+            raise ExportError(str(exc)) from None
     ckpt_path = resolve_checkpoint(cfg, checkpoint, random_weights)
     _log(log, f"[1/4] loading {cfg.name} ({ckpt_path or f'random weights, seed {seed}'})")
     with warnings.catch_warnings():
@@ -122,10 +151,11 @@ def build_graph(config: str | ModelConfig, options: ExportOptions, checkpoint: s
             raise ExportError(f"--checkpoint does not fit config {cfg.name!r}: {exc}") from None
     ckpt = ({"file": ckpt_path.name, "sha256": file_digest(ckpt_path), "random_weights": False}
             if ckpt_path else {"file": None, "sha256": None, "random_weights": True, "seed": seed})
-    tok_path = bundled.default_tokenizer(cfg.name)
-    tokenizer = {"file": tok_path, "sha256": file_digest(tok_path) if tok_path else None}
+    tokenizer_record = {"file": tok_path, "sha256": file_digest(tok_path) if tok_path else None}
 
-    inputs = sample_inputs(cfg, options.batch.trace_batch)
+    # INT8 graphs are verified on real held-out samples: random inputs would leave the calibrated ranges
+    inputs = (verification_inputs(options.calibration, cfg, tok_path, options.batch.trace_batch) if options.int8
+              else sample_inputs(cfg, options.batch.trace_batch))
     reference = pytorch_reference(model, inputs) if options.verify else {}
     # a float32 model stays at hand for references with forced selections (verify.py, ties)
     reference_model = (copy.deepcopy(model) if options.fp16 else model) if options.verify else None
@@ -137,8 +167,29 @@ def build_graph(config: str | ModelConfig, options: ExportOptions, checkpoint: s
     start = time.perf_counter()
     proto = trace_to_onnx(model, sample, options, verbose=verbose)
     tidy_graph(proto, cfg, options)
-    return TracedGraph(proto, cfg, options, inputs, reference, ckpt, tokenizer, time.perf_counter() - start, kept,
-                       reference_model)
+    int8 = None
+    if options.int8:
+        proto, int8 = _quantize(proto, model, sample, cfg, options, tok_path, log, verbose)
+    return TracedGraph(proto, cfg, options, inputs, reference, ckpt, tokenizer_record, time.perf_counter() - start,
+                       kept, reference_model, int8)
+
+
+def _quantize(proto: onnx.ModelProto, model: torch.nn.Module, sample, cfg: ModelConfig, options: ExportOptions,
+              tokenizer: Path, log, verbose: bool) -> tuple[onnx.ModelProto, dict]:
+    """The Q/DQ graph of ``proto``. ONNX Runtime calibrates: a portable graph is calibrated itself; for a
+    tensorrt graph (plugin nodes ONNX Runtime cannot run) the same model is traced once more for the
+    portable target, calibrated, and its ranges are carried over layer by layer (export/quantize.py)."""
+    calibration_graph = proto
+    if options.target != "portable":
+        _log(log, "      tracing the portable form of the same model for calibration ...")
+        calibration_graph = trace_to_onnx(model, sample, dataclasses.replace(options, target="portable"),
+                                          verbose=verbose)
+    _log(log, "[2b] INT8: calibration and Q/DQ graph (onnxruntime.quantization, INT8 policy of export/quantize.py)")
+    try:
+        return int8_graph(proto, calibration_graph, options.calibration, cfg, tokenizer,
+                          options.batch.trace_batch, options.float_precision, log)
+    except CalibrationError as exc:
+        raise ExportError(str(exc)) from None
 
 
 def tidy_graph(model: onnx.ModelProto, cfg: ModelConfig, options: ExportOptions) -> None:
@@ -176,6 +227,8 @@ def check_graph(traced: TracedGraph) -> list[str]:
         problems += contract.check_plugin_nodes(model, traced.cfg, options.fp16)
     else:
         problems += contract.check_portable(model)
+    if options.int8:
+        problems += check_qdq_placement(model)
     return problems
 
 
@@ -197,8 +250,9 @@ def verify_graph(traced: TracedGraph, tolerances: dict[str, Tolerance] | None = 
     forced = None if traced.reference_model is None else (  # PyTorch re-run with the graph's selections
         lambda text_index, point_index: pytorch_reference(traced.reference_model, traced.inputs, text_index,
                                                           point_index))
+    session = traced.int8["onnxruntime_session"] if traced.int8 else None
     return verify(traced.model, traced.options.target, traced.options.precision, traced.inputs,
-                  traced.reference, tolerances, traced.cfg, forced)
+                  traced.reference, tolerances, traced.cfg, forced, session)
 
 
 @dataclass
@@ -222,7 +276,8 @@ def finish_export(traced: TracedGraph, output: str | Path, tolerances: dict[str,
     options = traced.options
     contracts = ("plugin node contract, TensorRT 10/11 compatibility" if options.target == "tensorrt"
                  else "standard ops only")
-    _log(log, f"[3/4] checking the graph (onnx.checker, shape inference, {contracts}, opset, IR version)")
+    _log(log, f"[3/4] checking the graph (onnx.checker, shape inference, {contracts}, opset, IR version"
+              f"{', Q/DQ placement' if options.int8 else ''})")
     problems = check_graph(traced)
     if problems:
         raise ExportError("the exported graph breaks its contract:\n  " + "\n  ".join(problems))
@@ -248,7 +303,7 @@ def finish_export(traced: TracedGraph, output: str | Path, tolerances: dict[str,
         verification = {**report.as_dict(), "tolerances": {k: {"atol": v.atol, "rtol": v.rtol}
                                                            for k, v in tol.items()}}
     sidecar = build_sidecar(shipped, output.name, traced.cfg, options, traced.checkpoint, traced.tokenizer,
-                            verification)
+                            verification, traced.int8)
     sidecar["summary"] = {"nodes": model_summary["nodes"], "node_counts": model_summary["node_counts"],
                           "parameter_bytes": model_summary["parameter_bytes"]}
     commands = trtexec_commands(output, sidecar["inputs"], options) if options.target == "tensorrt" else {}
@@ -258,7 +313,7 @@ def finish_export(traced: TracedGraph, output: str | Path, tolerances: dict[str,
     with atomic_path(output) as tmp_onnx:
         save_onnx(shipped, tmp_onnx)
         write_json_atomic(json_path, sidecar)
-    text = format_report(output, output.stat().st_size, model_summary, options, commands)
+    text = format_report(output, output.stat().st_size, model_summary, options, commands, traced.int8)
     _log(log, text)
     return ExportResult(output, json_path, sidecar, model_summary, report, commands, text)
 
@@ -276,9 +331,10 @@ def save_onnx(model: onnx.ModelProto, path: Path) -> None:
 def export_onnx(output: str | Path, config: str | ModelConfig = "tiny", options: ExportOptions | None = None,
                 checkpoint: str | Path | None = None, random_weights: bool = False, seed: int = 0,
                 tolerances: dict[str, Tolerance] | None = None, log: Callable[[str], None] | None = print,
-                verbose: bool = False, trusted: bool = False) -> ExportResult:
-    """The whole export (Python API of instancevg-export); ``trusted`` as in ``build_graph``."""
+                verbose: bool = False, trusted: bool = False, tokenizer: str | Path | None = None) -> ExportResult:
+    """The whole export (Python API of instancevg-export); ``trusted`` and ``tokenizer`` as in
+    ``build_graph``."""
     options = options or ExportOptions()
     check_output_path(output)
-    traced = build_graph(config, options, checkpoint, random_weights, seed, log, verbose, trusted)
+    traced = build_graph(config, options, checkpoint, random_weights, seed, log, verbose, trusted, tokenizer)
     return finish_export(traced, output, tolerances, log)

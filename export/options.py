@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from instancevg.ops.export_target import TARGETS
 
+from .calibration import HISTOGRAM_METHODS, CalibrationSpec
+
 # torch 2.13's dynamo exporter works at opset 18 and converts to the requested one afterwards. Opset >= 20
 # changes GridSample's mode names and TensorRT's parser then silently samples nearest (engines/README.md, rule gridsample-opset20): we
 # stay at 17..19 for both targets (the tensorrt graph has no GridSample, but every graph we ship is one
@@ -13,6 +15,8 @@ from instancevg.ops.export_target import TARGETS
 MIN_OPSET, MAX_OPSET, DEFAULT_OPSET = 17, 19, 18
 # ONNX Runtime 1.31 rejects IR version > 13 (onnx 1.23 writes 14); 10 is what the exporter writes.
 MAX_IR_VERSION = 10
+# QuantizeLinear/DequantizeLinear accept FP16 inputs and scales from opset 19 (13..18: float32 only)
+INT8_FP16_MIN_OPSET = 19
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,9 @@ class ExportOptions:
 
     target: "tensorrt" (plugin nodes) or "portable" (standard ops); fp16: strongly typed FP16 graph;
     fp16_io: FP16 image input and float outputs (needs fp16); batch: fixed or dynamic; opset: 17..19;
-    verify: run the graph on sample inputs (the traced batch) and compare it with PyTorch.
+    verify: run the graph on sample inputs (the traced batch) and compare it with PyTorch;
+    int8: calibrated Q/DQ graph (export/quantize.py; with fp16 the float parts follow the FP16 policy),
+    calibrated on ``calibration``.
     """
 
     target: str = "tensorrt"
@@ -73,6 +79,8 @@ class ExportOptions:
     batch: BatchSpec = BatchSpec(1, 1, 1)
     opset: int = DEFAULT_OPSET
     verify: bool = True
+    int8: bool = False
+    calibration: CalibrationSpec | None = None
 
     def __post_init__(self):
         if self.target not in TARGETS:
@@ -83,7 +91,24 @@ class ExportOptions:
             hint = (" opset >= 20 renames GridSample's modes and TensorRT's parser then samples nearest "
                     "(engines/README.md, rule gridsample-opset20)") if self.opset >= 20 else ""
             raise ValueError(f"--opset must lie in {MIN_OPSET}..{MAX_OPSET}, got {self.opset}.{hint}")
+        if self.int8 and self.calibration is None:
+            raise ValueError("--int8 needs calibration data: --calib-data DATA (a data root holding a benchmark)")
+        if self.calibration is not None and not self.int8:
+            raise ValueError("--calib-data and the other --calib-* options go with --int8")
+        if self.int8 and self.fp16 and self.calibration.method in HISTOGRAM_METHODS:
+            raise ValueError(f"--calib-method {self.calibration.method} cannot calibrate FP16 graphs (ONNX Runtime's "
+                             "histogram calibrators bin FP16 tensors with numpy, which fails): use --calib-method "
+                             "minmax with --fp16")
+        if self.int8 and self.fp16 and self.opset < INT8_FP16_MIN_OPSET:
+            raise ValueError(f"--int8 --fp16 needs --opset {INT8_FP16_MIN_OPSET}: QuantizeLinear/DequantizeLinear "
+                             f"take FP16 tensors from opset 19 on (got --opset {self.opset})")
 
     @property
     def precision(self) -> str:
+        """The graph's precision: int8 (Q/DQ graph), fp16 or fp32."""
+        return "int8" if self.int8 else self.float_precision
+
+    @property
+    def float_precision(self) -> str:
+        """The type of what is not INT8 (the whole graph unless int8)."""
         return "fp16" if self.fp16 else "fp32"

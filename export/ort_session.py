@@ -112,26 +112,33 @@ def custom_ops_unavailable(model: onnx.ModelProto) -> str | None:
     return kernels.available("cpu")
 
 
-def onnxruntime_session(model: onnx.ModelProto | str | Path, providers: list | None = None, options=None):
+def onnxruntime_session(model: onnx.ModelProto | str | Path, providers: list | None = None, options=None,
+                        settings: dict | None = None):
     """An ``onnxruntime.InferenceSession`` for a graph of either target (a ModelProto or a path); plugin
-    nodes run the plugins' kernels (see the module docstring). Raises RuntimeError naming what is missing
-    when a tensorrt-target graph cannot run here."""
+    nodes run the plugins' kernels (see the module docstring). ``settings``: the session settings a graph's
+    sidecar records (INT8 graphs: ``graph_optimization_level``, ``disabled_optimizers``; export/quantize.py).
+    Raises RuntimeError naming what is missing when a tensorrt-target graph cannot run here."""
     import onnxruntime as ort
 
     options = options or ort.SessionOptions()
     providers = providers or ["CPUExecutionProvider"]
+    settings = settings or {}
+    if "graph_optimization_level" in settings:
+        options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, settings["graph_optimization_level"])
+    extra = {"disabled_optimizers": list(settings["disabled_optimizers"])} if settings.get("disabled_optimizers") \
+        else {}
     if isinstance(model, (str, Path)):
         if not plugin_nodes(onnx.load(str(model), load_external_data=False)):
-            return ort.InferenceSession(str(model), options, providers=providers)
+            return ort.InferenceSession(str(model), options, providers=providers, **extra)
         model = onnx.load(str(model))
     if not plugin_nodes(model):
-        return ort.InferenceSession(model.SerializeToString(), options, providers=providers)
+        return ort.InferenceSession(model.SerializeToString(), options, providers=providers, **extra)
     why = custom_ops_unavailable(model)
     if why:
         raise RuntimeError(f"this tensorrt-target graph runs in ONNX Runtime with the plugin kernels as custom "
                            f"operators, which are unavailable: {why}")
     options.register_custom_ops_library(register_custom_ops())
-    return ort.InferenceSession(with_custom_ops(model).SerializeToString(), options, providers=providers)
+    return ort.InferenceSession(with_custom_ops(model).SerializeToString(), options, providers=providers, **extra)
 
 
 def run_session(session, inputs: dict[str, np.ndarray], names: list[str] | None = None) -> dict[str, np.ndarray]:

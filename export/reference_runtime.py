@@ -8,6 +8,9 @@ slow for them.
   tens of minutes); they compute on float32 copies and round the result to FP16, which is also how GPU
   FP16 kernels work (FP16 operands, float32 accumulation, FP16 result). Float32 inputs take the
   reference implementation unchanged.
+- QuantizeLinear / DequantizeLinear at opset 17/18 (INT8 graphs): onnx 1.23 implements them from opset 19
+  only; opsets 13..18 define the same computation on float32 (19 adds types and ``saturate``, which only
+  concerns float8), so the version-19 implementations run them.
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ from onnx.reference import ReferenceEvaluator
 from onnx.reference.op_run import OpRun
 from onnx.reference.ops.op_conv import Conv as _Conv
 from onnx.reference.ops.op_conv_transpose import ConvTranspose as _ConvTranspose
+from onnx.reference.ops.op_dequantize_linear import DequantizeLinear_19
+from onnx.reference.ops.op_quantize_linear import QuantizeLinear_19
 from onnx.reference.ops.op_einsum import Einsum as _Einsum
 from onnx.reference.ops.op_gemm import Gemm_7 as _Gemm
 
@@ -59,7 +64,24 @@ class MatMul(OpRun):
         return (np.matmul(a, b),)
 
 
-STANDARD_OP_FIXES = (GatherElements, MatMul) + tuple(
+class DequantizeLinear(DequantizeLinear_19):
+    op_domain = ""
+
+    # the evaluator binds the attributes of the newest schema; block quantization / output_dtype do not
+    # exist before opset 21 and keep their defaults
+    def _run(self, x, x_scale, x_zero_point=None, axis=1, block_size=0, output_dtype=None):
+        return super()._run(x, x_scale, x_zero_point, axis=1 if axis is None else axis)
+
+
+class QuantizeLinear(QuantizeLinear_19):
+    op_domain = ""
+
+    def _run(self, x, y_scale, zero_point=None, axis=1, saturate=True, block_size=0, output_dtype=None,
+             precision=None):
+        return super()._run(x, y_scale, zero_point, axis=1 if axis is None else axis)
+
+
+STANDARD_OP_FIXES = (GatherElements, MatMul, QuantizeLinear, DequantizeLinear) + tuple(
     _float32_accumulation(base) for base in (_Gemm, _Conv, _ConvTranspose, _Einsum))
 
 

@@ -55,8 +55,26 @@ def summary(model: onnx.ModelProto) -> dict:
             "custom_nodes": describe_custom_nodes(model)}
 
 
+def int8_lines(int8: dict) -> list[str]:
+    """What --int8 did, for the report: quantized nodes, calibration, ONNX Runtime session settings."""
+    cal = int8["calibration"]
+    by_op = ", ".join(f"{op} {n}" for op, n in int8["qdq"]["quantized_by_op"].items())
+    return [f"  INT8: {len(int8['quantized_nodes'])} weighted nodes quantized ({by_op}), {int8['float_weighted_nodes']} "
+            "kept float by the INT8 policy (export/quantize.py)",
+            f"  calibrated on {cal['samples']} samples of {cal['dataset']}/{cal['split']} ({cal['method']}, "
+            f"{int8['calibrated_on']})",
+            "  ONNX Runtime sessions: " + _session_text(int8["onnxruntime_session"])
+            + " (recorded in the sidecar; instancevg-eval and instancevg-bench apply it)"]
+
+
+def _session_text(session: dict) -> str:
+    if session.get("disabled_optimizers"):
+        return "disable " + ", ".join(session["disabled_optimizers"])
+    return f"graph optimisation level {session['graph_optimization_level']}"
+
+
 def format_report(onnx_path: str | Path, file_bytes: int, model_summary: dict, options: ExportOptions,
-                  commands: dict[str, str] | None) -> str:
+                  commands: dict[str, str] | None, int8: dict | None = None) -> str:
     """Human-readable report; the trtexec lines come last so they are easy to copy."""
     params = model_summary["parameter_bytes"]
     lines = [f"wrote {onnx_path} ({file_bytes / 2**20:.1f} MiB) and {Path(onnx_path).with_suffix('.json')}",
@@ -66,6 +84,8 @@ def format_report(onnx_path: str | Path, file_bytes: int, model_summary: dict, o
              + ", ".join(f"{k} {v / 2**20:.2f} MiB" for k, v in params.items() if k != "total") + ")",
              f"  nodes: {model_summary['nodes']} — "
              + ", ".join(f"{op} {n}" for op, n in model_summary["node_counts"].items())]
+    if int8:
+        lines += int8_lines(int8)
     custom = model_summary["custom_nodes"]
     if custom:
         lines.append(f"  custom nodes ({len(custom)}):")
@@ -80,7 +100,8 @@ def format_report(onnx_path: str | Path, file_bytes: int, model_summary: dict, o
         lines.append("  standard ops only: run it with ONNX Runtime (trtexec recipes come with --target tensorrt)")
     else:
         lines.append(f"build with trtexec ({PLUGIN_LIBRARY} from the plugins build; the graph's types are the "
-                     "engine's types, no precision flags):")
+                     "engine's types, no precision flags"
+                     + ("; INT8 comes from the Q/DQ nodes, no --int8" if options.int8 else "") + "):")
         for title, cmd in commands.items():
             lines.append(f"  # {title}\n  {cmd}")
     return "\n".join(lines)

@@ -79,16 +79,18 @@ def tool_versions() -> dict:
 
 
 def build_sidecar(model: onnx.ModelProto, onnx_name: str, cfg: ModelConfig, options: ExportOptions,
-                  checkpoint: dict, tokenizer: dict, verification: dict | None) -> dict:
+                  checkpoint: dict, tokenizer: dict, verification: dict | None, int8: dict | None = None) -> dict:
     """The sidecar dict. ``checkpoint``: {file, sha256, random_weights, seed};
     ``tokenizer``: {file: Path|None, sha256}; ``verification``: VerificationReport.as_dict() + tolerances
-    (None with --no-verify)."""
+    (None with --no-verify); ``int8``: the calibration and quantization record of --int8 graphs (policy,
+    calibration dataset/split/samples/method, quantized nodes, ONNX Runtime session settings)."""
     inputs, outputs = io_spec(model)
     batch = options.batch
     return {
         "format": SIDECAR_FORMAT, "version": SIDECAR_VERSION, "model": onnx_name,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "target": options.target, "precision": options.precision,
+        "float_precision": options.float_precision,
         "io_precision": "fp16" if options.fp16_io else "fp32",
         "fp16_policy": describe_policy() if options.fp16 else None,
         "opset": options.opset, "ir_version": model.ir_version,
@@ -101,5 +103,6 @@ def build_sidecar(model: onnx.ModelProto, onnx_name: str, cfg: ModelConfig, opti
         "config_name": cfg.name, "config": cfg.to_dict(),
         "checkpoint": checkpoint,
         "verification": verification,
+        "int8": int8,
         "tools": tool_versions(),
     }

@@ -11,8 +11,10 @@ Tolerances (per output, documented in export/README.md): an output passes when
     max |onnx - torch| <= atol + rtol * max |torch|
 
 (errors relative to the output's range: FP16 errors scale with magnitudes). ``points`` and the debug
-selection indices must match exactly in both precisions: FP16 graphs keep the AQSM selection path in
-float32 precisely so that engines pick the points and text tokens PyTorch picks.
+selection indices must match exactly in FP32 and FP16: FP16 graphs keep the AQSM selection path in
+float32 precisely so that engines pick the points and text tokens PyTorch picks. INT8 graphs keep it in
+float too, but its inputs (the encoder features) carry INT8 rounding, so their selection agreement is
+reported rather than required: the outputs are then compared with PyTorch forced to the graph's selection.
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ class Tolerance:
 
 
 EXACT = Tolerance(0.0, 0.0)
+INT8_TOLERANCE = 0.25
 FLOAT_OUTPUTS = tuple(n for n in RAW_OUTPUT_NAMES if n != "points")
 TOLERANCES: dict[str, dict[str, Tolerance]] = {
     # FP32: the graph computes what PyTorch computes, up to operator reordering (measured ~5e-6 on tiny)
@@ -51,6 +54,11 @@ TOLERANCES: dict[str, dict[str, Tolerance]] = {
     # of the range with the bundled trained tiny model, 8.7e-3 with gres-base's 12 layers and random
     # weights). A sanity bound with ~5x margin: a mis-wired graph errs by the order of the range itself
     "fp16": {**{n: Tolerance(5e-2, 5e-2) for n in FLOAT_OUTPUTS}, "points": EXACT,
+             **{n: EXACT for n in DEBUG_OUTPUT_NAMES}},
+    # INT8: weights and activations of every INT8 layer rounded to 8 bits (1/254 of each tensor's
+    # calibrated range), through the 12 encoder layers. A sanity bound: a mis-wired or mis-scaled graph errs
+    # by the order of the range itself. Selections: compared after forcing (see module docstring).
+    "int8": {**{n: Tolerance(INT8_TOLERANCE, INT8_TOLERANCE) for n in FLOAT_OUTPUTS}, "points": EXACT,
              **{n: EXACT for n in DEBUG_OUTPUT_NAMES}},
 }
 
@@ -94,7 +102,13 @@ class VerificationReport:
         head = (f"verification ({self.runtime}, {self.precision}, batch {self.batch}, {self.seconds:.1f} s) "
                 f"against PyTorch float32:")
         lines = [head] + [e.line() for e in self.errors]
-        if not self.selection.get("equal", True):
+        if not self.selection.get("equal", True) and not self.selection.get("required", True):
+            gaps = ", ".join(f"{k} {v:.2e}" for k, v in self.selection["gaps"].items())
+            lines.append(f"  selection differs from PyTorch's in {self.selection['differing_samples']} of "
+                         f"{self.batch} samples (largest gaps of PyTorch's own scores: {gaps}); reported, not "
+                         f"required for {self.precision}: outputs compared with PyTorch forced to the graph's "
+                         "selection")
+        elif not self.selection.get("equal", True):
             gaps = ", ".join(f"{k} {v:.2e} (tie limit {self.selection['tie_limits'][k]:.0e})"
                              for k, v in self.selection["gaps"].items())
             verdict = ("ties of PyTorch's own scores: outputs compared with PyTorch forced to the graph's "
@@ -153,7 +167,8 @@ def pytorch_reference(model: torch.nn.Module, inputs: dict[str, np.ndarray], tex
 # scores (the graph picked a different but equally good cell/token). Points: in units of the selector's
 # combined score s + w_dist * d / diag (s = sigmoid(attention probability) ~ 0.5); text tokens: relative
 # to the largest filter score. Random weights give exact ties (gres-base: two cells with equal s).
-SELECTION_TIE = {"fp32": {"points": 1e-6, "text": 1e-5}, "fp16": {"points": 1e-4, "text": 1e-2}}
+# INT8 (None): agreement is reported, not required.
+SELECTION_TIE = {"fp32": {"points": 1e-6, "text": 1e-5}, "fp16": {"points": 1e-4, "text": 1e-2}, "int8": None}
 
 
 def point_selection_gap(scores: np.ndarray, picks: np.ndarray, grid: tuple[int, int], w_dist: float) -> float:
@@ -210,8 +225,10 @@ def graph_runtime(model: onnx.ModelProto, target: str) -> str:
     return "onnx.reference + instancevg plugin ops"
 
 
-def run_graph(model: onnx.ModelProto, target: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Run ``model`` on ``inputs`` (image cast to the graph's input type) where :func:`graph_runtime` says."""
+def run_graph(model: onnx.ModelProto, target: str, inputs: dict[str, np.ndarray],
+              session: dict | None = None) -> dict[str, np.ndarray]:
+    """Run ``model`` on ``inputs`` (image cast to the graph's input type) where :func:`graph_runtime` says;
+    ``session``: the ONNX Runtime settings INT8 graphs record (``export.quantize.onnxruntime_session``)."""
     feeds = dict(inputs)
     image_type = next(i for i in model.graph.input if i.name == "image").type.tensor_type.elem_type
     feeds["image"] = inputs["image"].astype(onnx.helper.tensor_dtype_to_np_dtype(image_type))
@@ -223,7 +240,7 @@ def run_graph(model: onnx.ModelProto, target: str, inputs: dict[str, np.ndarray]
 
         options = ort.SessionOptions()
         options.log_severity_level = 3
-        results = onnxruntime_session(model, ["CPUExecutionProvider"], options).run(names, feeds)
+        results = onnxruntime_session(model, ["CPUExecutionProvider"], options, session).run(names, feeds)
     else:
         from .reference_runtime import reference_session
 
@@ -255,7 +272,8 @@ def compare(outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray], pr
 
 def verify(model: onnx.ModelProto, target: str, precision: str, inputs: dict[str, np.ndarray],
            reference: dict[str, np.ndarray], tolerances: dict[str, Tolerance] | None = None,
-           cfg: ModelConfig | None = None, forced_reference: Callable | None = None) -> VerificationReport:
+           cfg: ModelConfig | None = None, forced_reference: Callable | None = None,
+           session: dict | None = None) -> VerificationReport:
     """Run and compare; the report says whether every output is within tolerance.
 
     When the graph selects other points / text tokens than PyTorch and every such pick ties the best
@@ -264,15 +282,20 @@ def verify(model: onnx.ModelProto, target: str, precision: str, inputs: dict[str
     report says so. Any other selection difference fails."""
     start = time.perf_counter()
     runtime = graph_runtime(model, target)
-    outputs = run_graph(model, target, inputs)
+    outputs = run_graph(model, target, inputs, session)
     report = VerificationReport(runtime, precision, int(inputs["image"].shape[0]), 0.0)
     same = all(np.array_equal(outputs[k], reference[k]) for k in DEBUG_OUTPUT_NAMES)
     if not same and cfg is not None and forced_reference is not None:
         gaps = selection_ties(outputs, reference, cfg)
         limits = SELECTION_TIE[precision]
-        report.selection = {"equal": False, "gaps": gaps, "tie_limits": limits,
-                            "ties": all(gaps[k] <= limits[k] for k in gaps)}
-        if report.selection["ties"]:
+        if limits is None:  # reported, not required
+            differing = sum(not all(np.array_equal(outputs[k][b], reference[k][b]) for k in DEBUG_OUTPUT_NAMES)
+                            for b in range(len(outputs[DEBUG_OUTPUT_NAMES[0]])))
+            report.selection = {"equal": False, "required": False, "gaps": gaps, "differing_samples": differing}
+        else:
+            report.selection = {"equal": False, "gaps": gaps, "tie_limits": limits,
+                                "ties": all(gaps[k] <= limits[k] for k in gaps)}
+        if limits is None or report.selection["ties"]:
             reference = forced_reference(outputs["debug_text_index"], outputs["debug_point_index"])
     else:
         report.selection = {"equal": same}

@@ -71,7 +71,7 @@ def test_shared_flags_are_one_definition():
                                   "instancevg-demo", "instancevg-build-engine", "instancevg-triton",
                                   "instancevg-debug-precision"}
     assert where["--tokenizer"] == {"instancevg-predict", "instancevg-train", "instancevg-eval", "instancevg-bench",
-                                    "instancevg-triton"}
+                                    "instancevg-triton", "instancevg-export"}  # export: INT8 calibration
     assert where["--device"] == {"instancevg-predict", "instancevg-train", "instancevg-eval", "instancevg-bench"}
     assert where["--ops"] == {"instancevg-predict", "instancevg-eval", "instancevg-bench"}
     assert where["--data-root"] == {"instancevg-train", "instancevg-eval"}

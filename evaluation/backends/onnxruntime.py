@@ -48,8 +48,10 @@ class OnnxRuntimeBackend:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        # INT8 (Q/DQ) graphs record the session settings ONNX Runtime needs for them (export/quantize.py)
+        settings = (self.sidecar.get("int8") or {}).get("onnxruntime_session") or {}
         try:
-            self.session = onnxruntime_session(self.onnx_path, providers(device), options)
+            self.session = onnxruntime_session(self.onnx_path, providers(device), options, settings)
         except RuntimeError as exc:
             raise RuntimeError(f"{self.onnx_path}: {exc}") from None
         self.input_types = {i["name"]: _NUMPY[i["dtype"]] for i in self.sidecar["inputs"]}
