@@ -17,6 +17,7 @@ import onnx
 import torch
 from torch import nn
 
+from instancevg.inference import compute_dtype
 from instancevg.ops import onnx_export_target
 from instancevg.structures import INPUT_NAMES, RAW_OUTPUT_NAMES
 
@@ -44,8 +45,7 @@ class ExportWrapper(nn.Module):
         self.debug_outputs = debug_outputs
 
     def forward(self, image: torch.Tensor, text_ids: torch.Tensor, text_pad_mask: torch.Tensor):
-        compute_dtype = self.model.vis_enc.beit3.vision_embed.proj.weight.dtype
-        out = self.model.forward_all(image.to(compute_dtype), text_ids, text_pad_mask)
+        out = self.model.forward_all(image.to(compute_dtype(self.model)), text_ids, text_pad_mask)
         outputs = tuple(out[name].to(self.io_dtype) for name in RAW_OUTPUT_NAMES)
         if self.debug_outputs:
             outputs += (out["point_index"], out["text_index"])

@@ -26,6 +26,7 @@ gpu-report.json and gpu-report.md to --out ($OUT, default gpu-report/); exits 1 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.metadata
 import json
 import os
@@ -277,14 +278,21 @@ def _cuda_kernels_missing() -> str:
 
 
 # --------------------------------------------------------------------------------------------- model on CUDA
+@functools.cache
+def _golden_weights() -> dict:
+    """The golden gres-base weights, made and checksummed once per run (the model is built up to four times)."""
+    from tests.golden import golden_state_dict
+
+    return golden_state_dict()
+
+
 def _golden_model(device: str):
     from instancevg.checkpoint import load_checkpoint
     from instancevg.config import get_config
     from instancevg.model import build_model
-    from tests.golden import golden_state_dict
 
     model = build_model(get_config("gres-base")).eval()
-    load_checkpoint(model, {"state_dict": golden_state_dict()})
+    load_checkpoint(model, {"state_dict": _golden_weights()})
     return model.to(device)
 
 
@@ -298,7 +306,7 @@ MODE_LIMITS = {"fp32": 1e-4, "tf32": 2e-2, "fp16": 5e-2}
 
 def step_model_golden(result: Result, remaining: float) -> None:
     from instancevg import ops
-    from instancevg.inference import tf32_mode
+    from instancevg.inference import compute_dtype, tf32_mode
     from instancevg.model.precision import apply_fp16_policy
     from tests.golden import Golden
 
@@ -321,7 +329,7 @@ def step_model_golden(result: Result, remaining: float) -> None:
                 result.checks.append({"name": label, "passed": True, "value": "skipped: " + _cuda_kernels_missing(),
                                       "limit": None})
                 continue
-            image = cuda_inputs[0].to(model.vis_enc.beit3.vision_embed.proj.weight.dtype)
+            image = cuda_inputs[0].to(compute_dtype(model))
             with torch.no_grad(), ops.use_ops(impl), tf32_mode(mode == "tf32"):
                 out = model.forward_all(image, *cuda_inputs[1:])
             torch.cuda.synchronize()
@@ -438,7 +446,7 @@ def step_kernel_timings(result: Result, remaining: float) -> None:
 # --------------------------------------------------------------------------------------------- latency
 def step_latency(result: Result, remaining: float) -> None:
     from instancevg import ops
-    from instancevg.inference import CudaGraphForward, tf32_mode
+    from instancevg.inference import CudaGraphForward, compute_dtype, tf32_mode
     from instancevg.model.precision import apply_fp16_policy
 
     need_cuda()
@@ -448,7 +456,7 @@ def step_latency(result: Result, remaining: float) -> None:
         model = _golden_model("cuda")
         if precision == "fp16":
             apply_fp16_policy(model)
-        dtype = model.vis_enc.beit3.vision_embed.proj.weight.dtype
+        dtype = compute_dtype(model)
         for batch in (1, 8):
             gen = torch.Generator(device="cuda").manual_seed(0)
             image = torch.randn(batch, 3, 320, 320, device="cuda", generator=gen).to(dtype)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..plugin_paths import CUDA_LIBRARY, HOST_LIBRARY, PLUGINS_ENV, SOURCE_TREE, search_dirs
+from ..plugin_paths import CUDA_LIBRARY, HOST_LIBRARY, PLUGINS_ENV, SOURCE_TREE, plugin_library, search_dirs, use_plugins
 
 HOST_ABI_VERSION = 1
 CUDA_ABI_VERSION = 1
@@ -36,12 +36,12 @@ class KernelLibraryError(RuntimeError):
 
 
 def find_library(name: str) -> Path:
-    """The first ``name`` in :func:`search_dirs`; KernelLibraryError naming every place looked at."""
-    for folder in search_dirs():
-        if (folder / name).is_file():
-            return folder / name
-    looked = ", ".join(str(d) for d in search_dirs())
-    raise KernelLibraryError(f"{name} not found (looked in {looked}); {BUILD_HINT}")
+    """``name`` where ``instancevg.plugin_paths`` finds it; KernelLibraryError naming every place looked at."""
+    path = plugin_library(name)
+    if not path.is_file():
+        looked = ", ".join(str(d) for d in search_dirs())
+        raise KernelLibraryError(f"{name} not found (looked in {looked}); {BUILD_HINT}")
+    return path
 
 
 SOURCE_DIR = SOURCE_TREE / "plugins"  # in a source checkout (editable install)
@@ -72,7 +72,7 @@ def ensure_host_library(build_dir: Path) -> Path:
     if available("cpu") is None:
         return find_library(HOST_LIBRARY).parent
     cmake_build(Path(build_dir), ["-DINSTANCEVG_PLUGINS_HOST_ONLY=ON"], ["instancevg_plugins_host"])
-    os.environ[PLUGINS_ENV] = str(build_dir)
+    use_plugins(build_dir)
     reset()
     host_library()
     return Path(build_dir)

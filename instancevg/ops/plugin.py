@@ -41,52 +41,52 @@ def _cuda_prepare(device: torch.device):
     return lib, torch.cuda.current_stream(device).cuda_stream
 
 
+def _check_device(tensor: torch.Tensor) -> None:
+    if tensor.device.type not in ("cpu", "cuda"):
+        raise ValueError(f"the plugin kernels run on CPU and CUDA tensors, not on {tensor.device}")
+
+
 def ms_deform_attn(value: torch.Tensor, shapes: list[tuple[int, int]], sampling_locations: torch.Tensor,
                    attention_weights: torch.Tensor) -> torch.Tensor:
     """value [B,S,M,D], shapes [(H_l, W_l)], sampling_locations [B,Q,M,L,P,2], attention_weights
     [B,Q,M,L,P] -> [B,Q,M*D] in value's type (float32 or float16)."""
     _check_eager("ms_deform_attn")
+    _check_device(value)
     if value.dtype not in _FLOAT_TYPES:
         raise TypeError(f"the MSDeformAttn kernels take float32 or float16 values, got {value.dtype}")
-    B, S, M, D = value.shape
-    _, Q, _, L, P, _ = sampling_locations.shape
     value = value.contiguous()
     locations = sampling_locations.to(value.dtype).contiguous()
     weights = attention_weights.to(value.dtype).contiguous()
-    out = torch.empty(B, Q, M * D, dtype=value.dtype, device=value.device)
     spatial_shapes, level_starts = level_tables(tuple(shapes), value.device)
-    pointers = (value.data_ptr(), spatial_shapes.data_ptr(), level_starts.data_ptr(), locations.data_ptr(),
-                weights.data_ptr(), out.data_ptr())
-    sizes = (B, S, M, D, Q, L, P)
-    if value.is_cuda:
-        lib, stream = _cuda_prepare(value.device)
-        status = lib.ivg_cuda_ms_deform_attn(_FLOAT_TYPES[value.dtype], *pointers, *sizes, stream, 0)
-        kernels.check_cuda(status, "MSDeformAttn")
-    elif value.device.type == "cpu":
-        out.numpy()[...] = kernels.host_ms_deform_attn(value.numpy(), spatial_shapes.numpy(), level_starts.numpy(),
-                                                       locations.numpy(), weights.numpy())
-    else:
-        raise ValueError(f"the plugin kernels run on CPU and CUDA tensors, not on {value.device}")
+    if not value.is_cuda:
+        return torch.from_numpy(kernels.host_ms_deform_attn(value.numpy(), spatial_shapes.numpy(), level_starts.numpy(),
+                                                            locations.numpy(), weights.numpy()))
+    B, S, M, D = value.shape
+    _, Q, _, L, P, _ = locations.shape
+    out = torch.empty(B, Q, M * D, dtype=value.dtype, device=value.device)
+    lib, stream = _cuda_prepare(value.device)
+    status = lib.ivg_cuda_ms_deform_attn(_FLOAT_TYPES[value.dtype], value.data_ptr(), spatial_shapes.data_ptr(),
+                                         level_starts.data_ptr(), locations.data_ptr(), weights.data_ptr(),
+                                         out.data_ptr(), B, S, M, D, Q, L, P, stream, 0)
+    kernels.check_cuda(status, "MSDeformAttn")
     return out
 
 
 def select_points(scores: torch.Tensor, num_points: int, w_dist: float) -> tuple[torch.Tensor, torch.Tensor]:
     """scores [B, h, w] float32 -> indices [B, N] int64, points [B, N, 2] float32 (x, y)."""
     _check_eager("select_points")
-    B, h, w = scores.shape
+    _check_device(scores)
     scores = scores.float().contiguous()
+    if not scores.is_cuda:
+        indices, points = kernels.host_point_select(scores.numpy(), num_points, w_dist)
+        return torch.from_numpy(indices).long(), torch.from_numpy(points)
+    B, h, w = scores.shape
     indices = torch.empty(B, num_points, dtype=torch.int32, device=scores.device)
     points = torch.empty(B, num_points, 2, dtype=torch.float32, device=scores.device)
-    if scores.is_cuda:
-        lib, stream = _cuda_prepare(scores.device)
-        workspace = torch.empty(max(1, lib.ivg_cuda_point_select_workspace_size(B, h, w)), dtype=torch.uint8,
-                                device=scores.device)
-        status = lib.ivg_cuda_point_select(scores.data_ptr(), B, h, w, num_points, w_dist, workspace.data_ptr(),
-                                           indices.data_ptr(), points.data_ptr(), stream, 0)
-        kernels.check_cuda(status, "PointSelect")
-    elif scores.device.type == "cpu":
-        host_indices, host_points = kernels.host_point_select(scores.numpy(), num_points, w_dist)
-        indices, points = torch.from_numpy(host_indices), torch.from_numpy(host_points)
-    else:
-        raise ValueError(f"the plugin kernels run on CPU and CUDA tensors, not on {scores.device}")
+    lib, stream = _cuda_prepare(scores.device)
+    workspace = torch.empty(max(1, lib.ivg_cuda_point_select_workspace_size(B, h, w)), dtype=torch.uint8,
+                            device=scores.device)
+    status = lib.ivg_cuda_point_select(scores.data_ptr(), B, h, w, num_points, w_dist, workspace.data_ptr(),
+                                       indices.data_ptr(), points.data_ptr(), stream, 0)
+    kernels.check_cuda(status, "PointSelect")
     return indices.long(), points

@@ -77,7 +77,7 @@ def test_tensorrt_graph_runs_with_the_plugin_kernels_and_scores_what_pytorch_sco
 def test_tensorrt_graph_without_the_kernels_says_what_is_missing(graphs, tmp_path, monkeypatch):
     from instancevg.ops import kernels
 
-    monkeypatch.setattr(kernels, "search_dirs", lambda: [tmp_path])
+    monkeypatch.setenv(kernels.PLUGINS_ENV, str(tmp_path))
     kernels.reset()
     try:
         with pytest.raises(RuntimeError, match="tiny_tensorrt.onnx: .*custom operators.*libinstancevg_plugins_host.so "

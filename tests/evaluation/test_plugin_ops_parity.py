@@ -35,7 +35,7 @@ def test_plugin_ops_match_reference_ops_on_the_whole_suite(synthetic_root, tmp_p
 def test_unbuilt_plugin_kernels_are_a_clear_error(synthetic_root, tmp_path, monkeypatch, capsys):
     from instancevg.ops import kernels
 
-    monkeypatch.setattr(kernels, "search_dirs", lambda: [tmp_path])
+    monkeypatch.setenv(kernels.PLUGINS_ENV, str(tmp_path))
     kernels.reset()
     try:
         code = main(["--backend", "pytorch", "--ops", "plugin", "--dataset", "grefcoco", "--split", "val",

@@ -196,7 +196,7 @@ def test_tensorrt_target_graph_without_the_kernels_says_what_is_missing(monkeypa
     model = helper.make_model(helper.make_graph([node], "trt", [helper.make_tensor_value_info("s", F32, [1, 4, 4])],
                                                 [helper.make_tensor_value_info("i", TensorProto.INT32, None)]),
                               opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("instancevg", 1)])
-    monkeypatch.setattr(kernels, "search_dirs", lambda: [tmp_path])
+    monkeypatch.setenv(kernels.PLUGINS_ENV, str(tmp_path))
     kernels.reset()
     try:
         with pytest.raises(DebugPrecisionError, match="libinstancevg_plugins_host.so not found"):

@@ -164,7 +164,6 @@ def test_unknown_implementation_and_traced_plugin_ops_are_refused():
 def test_missing_library_names_where_it_looked(tmp_path, monkeypatch):
     monkeypatch.setenv(kernels.PLUGINS_ENV, str(tmp_path))
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(kernels, "search_dirs", lambda: [tmp_path])
     kernels.reset()
     try:
         with pytest.raises(kernels.KernelLibraryError, match=r"libinstancevg_plugins_host.so not found .*cmake -S plugins"):
